@@ -1,0 +1,45 @@
+# The two commands of the README:  `make book`  (main job)  and  `make test`  (tests).
+# Both set everything up themselves; re-running set-up is a no-op when nothing changed.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= default
+# pip here prints one warning per unreachable extra index; they are noise, errors still fail the step.
+PIPQUIET := sed -u '/is ignored: it is neither a file nor a directory/d'
+STAMP := $(VENV)/.setup-$(shell cat requirements.txt requirements-extra.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM := false
+export PYTHONHASHSEED := 0
+
+.PHONY: setup data test test-fast lint book book-render bench clean-book screenshots
+setup: $(STAMP) data
+
+$(STAMP):
+	@echo "== set-up: $(VENV) (python: $$($(PY) --version))"
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt 2>&1 | $(PIPQUIET)
+	$(BIN)/pip install -q --no-deps -r requirements-extra.txt 2>&1 | $(PIPQUIET)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . 2>&1 | $(PIPQUIET)
+	rm -f $(VENV)/.setup-*
+	touch $@
+
+data: $(STAMP)
+	$(BIN)/python -m layerinf.data prepare
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+book: setup
+	$(BIN)/python -m layerinf.bookbuild --profile $(PROFILE)
+
+bench: setup
+	$(BIN)/python bench/run.py

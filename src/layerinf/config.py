@@ -1,0 +1,220 @@
+"""Typed, validated configuration of one pipeline run, and the three profiles.
+
+A `RunConfig` is frozen: every stage of the pipeline is cached under a hash of exactly the fields it
+reads (see `STAGE_FIELDS`), so a field that silently changed after construction would poison caches.
+All validation happens in `__post_init__`, i.e. before any heavy work starts.
+
+NumPy-free and torch-free on purpose: the command line and the notebooks validate parameters with it
+before importing anything expensive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+METHODS: tuple[str, ...] = ("tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10")
+AGGREGATIONS: tuple[str, ...] = ("mean", "mean_c", "rank", "vote")
+FIXED_GROUPS: tuple[str, ...] = ("we", "block1", "block2", "block3", "block4", "cl", "all")
+PROFILES: tuple[str, ...] = ("smoke", "default", "paper")
+OFFLINE_TASKS: tuple[str, ...] = ("rt", "spam", "bbc")
+GLUE_TASKS: tuple[str, ...] = ("qnli", "mrpc", "sst2", "qqp", "cola", "mnli", "rte", "stsb")
+NAMED_MODELS: tuple[str, ...] = ("minilm", "smollm2", "tiny")
+#: Methods that only exist on the word-embedding matrix.
+WE_ONLY_METHODS: tuple[str, ...] = ("tracin_we", "tracin_we_top10")
+
+
+class ConfigError(ValueError):
+    """A user-supplied value is not allowed. The message names the parameter and the allowed values."""
+
+
+def _help(text: str, default: Any) -> Any:
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults are not allowed in a frozen config")
+    return field(default=default, metadata={"help": text})
+
+
+def allowed(name: str, value: object, choices: tuple[str, ...] | list[str]) -> None:
+    """Raise `ConfigError` unless `value` is one of `choices`."""
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r} is not allowed; choose one of: {', '.join(map(str, choices))}")
+
+
+def check_task(task: str) -> None:
+    """Task names: the offline tasks, or ``glue/<name>`` for the paper's 8 GLUE tasks."""
+    if task in OFFLINE_TASKS:
+        return
+    if task.startswith("glue/") and task[5:] in GLUE_TASKS:
+        return
+    choices = list(OFFLINE_TASKS) + [f"glue/{t}" for t in GLUE_TASKS]
+    raise ConfigError(f"task={task!r} is not allowed; choose one of: {', '.join(choices)}")
+
+
+def check_group(group: str) -> None:
+    """Layer-group names: the fixed groups, ``layer{i}`` or ``type:{module type}``."""
+    if group in FIXED_GROUPS:
+        return
+    if group.startswith("layer") and group[5:].isdigit():
+        return
+    types = ("query_A", "query_B", "value_A", "value_B", "we", "cl")
+    if group.startswith("type:") and group[5:] in types:
+        return
+    raise ConfigError(
+        f"group={group!r} is not allowed; choose one of: {', '.join(FIXED_GROUPS)}, layer<i>, "
+        f"type:<{'|'.join(types)}>"
+    )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines the result of one pipeline run (model × task × seed)."""
+
+    model: str = _help("named model (minilm, smollm2, tiny), Hugging Face id, or local directory", "minilm")
+    task: str = _help("rt, spam, bbc, or glue/<qnli|mrpc|sst2|qqp|cola|mnli|rte|stsb>", "rt")
+    seed: int = _help("seed of sampling, label noise, initialisation and data order", 0)
+    n_train: int = _help("number of training examples (stratified sample)", 1000)
+    n_query: int = _help("number of query examples the influence is computed against", 200)
+    n_eval: int = _help("number of held-out evaluation examples for accuracy", 500)
+    noise_rate: float = _help("fraction of training labels flipped, in [0, 1)", 0.2)
+    max_length: int = _help("maximum number of tokens per example", 64)
+    lora_r: int = _help("LoRA rank", 4)
+    lora_alpha: float = _help("LoRA alpha (scaling = alpha / r)", 4.0)
+    lora_dropout: float = _help("LoRA dropout during training", 0.05)
+    train_embeddings: bool = _help("also fine-tune the word-embedding matrix (paper: frozen)", False)
+    epochs: int = _help("fine-tuning epochs (retraining uses the same)", 3)
+    batch_size: int = _help("training batch size", 16)
+    lr: float = _help("AdamW peak learning rate (cosine schedule, 10 % warm-up)", 3e-4)
+    weight_decay: float = _help("AdamW weight decay", 0.0)
+    warmup_frac: float = _help("fraction of steps used for linear warm-up", 0.1)
+    grad_batch_size: int = _help("batch size of the per-sample-gradient passes", 32)
+    methods: tuple[str, ...] = _help("influence methods", METHODS)
+    datainf_lambda: float = _help("DataInf damping: lambda_l = this × mean squared gradient entry", 0.1)
+    removal_frac: float = _help("fraction of training examples removed before retraining", 0.3)
+    vote_k_frac: float = _help("Vote k as a fraction of n (k = round(frac·n))", 0.2)
+    device: str = _help("auto, cpu, cuda, cuda:<i> or mps", "auto")
+    dtype: str = _help("float32, float64 or bfloat16 (bfloat16 only on CUDA)", "float32")
+
+    def __post_init__(self) -> None:
+        # Normalise sequences to tuples (YAML and the CLI give lists) before validating.
+        object.__setattr__(self, "methods", tuple(self.methods))
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ConfigError(f"model={self.model!r} must be a non-empty name, Hugging Face id or path")
+        check_task(self.task)
+        for name in ("seed",):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be an integer >= 0")
+        for name in ("n_train", "n_query", "n_eval", "max_length", "lora_r", "epochs", "batch_size", "grad_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name}={value!r} must be an integer >= 1")
+        if self.n_train < 4:
+            raise ConfigError(f"n_train={self.n_train} must be at least 4 (two per class)")
+        if not 0.0 <= self.noise_rate < 1.0:
+            raise ConfigError(f"noise_rate={self.noise_rate!r} must be in [0, 1)")
+        for name in ("removal_frac", "vote_k_frac"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{name}={value!r} must be in (0, 1]")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ConfigError(f"lora_dropout={self.lora_dropout!r} must be in [0, 1)")
+        if not 0.0 <= self.warmup_frac < 1.0:
+            raise ConfigError(f"warmup_frac={self.warmup_frac!r} must be in [0, 1)")
+        for name in ("lr", "lora_alpha", "datainf_lambda"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be > 0")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay={self.weight_decay!r} must be >= 0")
+        if not self.methods:
+            raise ConfigError("methods=() is empty; choose at least one of: " + ", ".join(METHODS))
+        for method in self.methods:
+            allowed("methods", method, METHODS)
+        if len(set(self.methods)) != len(self.methods):
+            raise ConfigError(f"methods={self.methods!r} lists a method twice")
+        dev = self.device
+        if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+            raise ConfigError(f"device={dev!r} is not allowed; choose auto, cpu, cuda, cuda:<i> or mps")
+        allowed("dtype", self.dtype, ("float32", "float64", "bfloat16"))
+
+    @property
+    def vote_k(self) -> int:
+        """Vote k in examples: round(vote_k_frac · n_train), at least 1."""
+        return max(1, round(self.vote_k_frac * self.n_train))
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with `changes` applied (and validated)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {sorted(unknown)}; known: {field_names()}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["methods"] = list(self.methods)
+        return data
+
+    def subset(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The values of `names` only: what a stage's cache key is made of."""
+        full = self.to_dict()
+        return {name: full[name] for name in names}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        unknown = set(data) - set(field_names())
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {sorted(unknown)}; known: {field_names()}")
+        return cls(**data)
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(RunConfig)]
+
+
+def field_help() -> dict[str, str]:
+    """Help string per field (used by the command line and the book's "re-run" page)."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(RunConfig)}
+
+
+#: The fields each pipeline stage depends on. A stage's cache key is the hash of these values plus
+#: the stage version, so changing e.g. `methods` never invalidates fine-tuning.
+_DATA = ("task", "seed", "n_train", "n_query", "n_eval", "noise_rate")
+_MODEL = ("model", "max_length", "lora_r", "lora_alpha", "lora_dropout", "train_embeddings", "dtype")
+_TRAIN = ("epochs", "batch_size", "lr", "weight_decay", "warmup_frac")
+STAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "data": _DATA,
+    "finetune": _DATA + _MODEL + _TRAIN,
+    "gradients": _DATA + _MODEL + _TRAIN,
+    "influence": _DATA + _MODEL + _TRAIN + ("datainf_lambda",),
+    "retrain": _DATA + _MODEL + _TRAIN,
+}
+
+
+def preset(profile: str, **overrides: Any) -> RunConfig:
+    """The configuration of a profile, with `overrides` applied.
+
+    - ``smoke``: the random 2-layer `tiny` model on a few hundred examples; seconds per run (CI).
+    - ``default``: the real all-MiniLM-L6-v2 on this 2-core CPU; minutes per run.
+    - ``paper``: the paper's GPU-scale setup (train ≤ 4,500, query/eval 500, length 128, 10 epochs).
+    """
+    allowed("profile", profile, PROFILES)
+    base: dict[str, Any]
+    if profile == "smoke":
+        base = dict(model="tiny", n_train=160, n_query=24, n_eval=64, max_length=32, epochs=2,
+                    batch_size=16, lr=1e-3)
+    elif profile == "default":
+        base = dict(model="minilm", n_train=1000, n_query=200, n_eval=500, max_length=64, epochs=3,
+                    batch_size=16, lr=1e-3)
+    else:
+        base = dict(model="roberta-large", task="glue/sst2", n_train=4500, n_query=500, n_eval=500,
+                    max_length=128, epochs=10, batch_size=32, lr=3e-4)
+    base.update(overrides)
+    return RunConfig(**base)
+
+
+#: The paper's learning rates per model (spec: "LRs: roberta 3e-4, Llama 1e-4, Qwen 3e-4, Mistral 5e-5").
+PAPER_LR: dict[str, float] = {
+    "roberta-large": 3e-4,
+    "meta-llama/Llama-3.2-1B": 1e-4,
+    "Qwen/Qwen2.5-1.5B": 3e-4,
+    "mistralai/Mistral-7B-v0.3": 5e-5,
+}

@@ -1,0 +1,302 @@
+"""Per-example, per-module loss gradients in batched passes, for every module at once.
+
+One forward and one backward pass per batch give the gradient of every module for every example:
+forward hooks keep each adapted `nn.Linear`'s input x and output; `torch.autograd.grad` of the
+*summed* loss w.r.t. those outputs gives dL/dout per example (examples do not interact in eval mode),
+and the per-example weight gradient is Σ_tokens dL/dout ⊗ x. The word-embedding gradient of an
+example is kept sparse: the ids of its tokens and dL/d(embedding output) summed per token id —
+materialising it densely would cost vocabulary × hidden floats per example.
+
+Results are written chunk by chunk to an on-disk store (safetensors, atomic rename), so a killed
+run resumes from the last finished chunk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from layerinf.encoding import Encoded, batches, collate
+from layerinf.models import ModuleMap
+from layerinf.scores import ModuleInfo
+
+CHUNK_EXAMPLES = 128
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Per-example rows of a word-embedding gradient.
+
+    Example b owns entries ``offsets[b]:offsets[b+1]`` of `tokens` (distinct token ids, ascending)
+    and `rows` ([T, hidden], dL/d(embedding row of that token), summed over its occurrences).
+    """
+
+    offsets: np.ndarray
+    tokens: np.ndarray
+    rows: np.ndarray
+    vocab_size: int
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def example_index(self) -> np.ndarray:
+        """[T]: which example each row belongs to."""
+        return np.repeat(np.arange(len(self)), np.diff(self.offsets))
+
+    def norms_sq(self) -> np.ndarray:
+        """[k]: squared Frobenius norm of each example's (dense) embedding gradient."""
+        sq = np.einsum("td,td->t", self.rows, self.rows, dtype=np.float64)
+        return np.add.reduceat(sq, self.offsets[:-1]) * (np.diff(self.offsets) > 0) if len(sq) else np.zeros(len(self))
+
+    def dense(self, b: int) -> np.ndarray:
+        """Example b's gradient as a dense [vocab, hidden] array (tests only: it is large)."""
+        out = np.zeros((self.vocab_size, self.rows.shape[1]), dtype=self.rows.dtype)
+        lo, hi = self.offsets[b], self.offsets[b + 1]
+        out[self.tokens[lo:hi]] = self.rows[lo:hi]
+        return out
+
+    def top_k(self, k: int, counts: np.ndarray) -> SparseRows:
+        """Keep, per example, the k rows with the largest row norm / token count (TracIn-WE-top-k).
+
+        counts: [T] number of occurrences of each row's token in its example.
+        """
+        keep = np.zeros(len(self.tokens), dtype=bool)
+        score = np.linalg.norm(self.rows.astype(np.float64), axis=1) / counts
+        for b in range(len(self)):
+            lo, hi = self.offsets[b], self.offsets[b + 1]
+            if hi - lo <= k:
+                keep[lo:hi] = True
+            else:  # stable: ties keep the lower token id
+                best = np.argsort(-score[lo:hi], kind="stable")[:k]
+                keep[lo + best] = True
+        sizes = np.add.reduceat(keep.astype(np.int64), self.offsets[:-1]) * (np.diff(self.offsets) > 0)
+        offsets = np.concatenate([[0], np.cumsum(sizes)])
+        return SparseRows(offsets, self.tokens[keep], self.rows[keep], self.vocab_size)
+
+    @staticmethod
+    def concat(parts: list[SparseRows]) -> SparseRows:
+        offsets = [np.zeros(1, dtype=np.int64)]
+        base = 0
+        for part in parts:
+            offsets.append(part.offsets[1:] + base)
+            base += int(part.offsets[-1])
+        return SparseRows(
+            np.concatenate(offsets), np.concatenate([p.tokens for p in parts]),
+            np.concatenate([p.rows for p in parts]), parts[0].vocab_size,
+        )
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """Per-example gradients of every module for one set of examples (training or query).
+
+    dense: module name -> [k, n_params] for every LoRA and head tensor (row-major flattening).
+    we: sparse word-embedding gradients (None if not collected); `token_counts` [T] the number of
+        occurrences of each row's token in its example (for TracIn-WE-top-k).
+    infos: every module in canonical order (incl. ``we``); n_layers: transformer layers.
+    losses: [k] per-example loss; logits: [k, classes]; labels: [k] labels the losses used.
+    """
+
+    dense: dict[str, np.ndarray]
+    we: SparseRows | None
+    token_counts: np.ndarray | None
+    infos: tuple[ModuleInfo, ...]
+    n_layers: int
+    losses: np.ndarray
+    logits: np.ndarray
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.losses)
+
+    @property
+    def correct(self) -> np.ndarray:
+        """[k] bool: the model predicts the example's label."""
+        return self.logits.argmax(axis=1) == self.labels
+
+
+def _per_example_linear(x: torch.Tensor, go: torch.Tensor, which: str) -> torch.Tensor:
+    """[b, numel] gradient of an nn.Linear's weight or bias for each example of the batch."""
+    if which == "bias":
+        return go.sum(1) if go.dim() == 3 else go
+    if x.dim() == 2:
+        return (go[:, :, None] * x[:, None, :]).flatten(1)
+    return torch.einsum("bto,bti->boi", go, x).flatten(1)
+
+
+def batch_gradients(model: nn.Module, mm: ModuleMap, batch: dict[str, torch.Tensor], *, with_we: bool = True) -> dict:
+    """Gradients of every module for every example of one batch (model must be in eval mode).
+
+    Returns a dict with "dense" (name -> [b, p] tensor), "we" (tokens, example, rows, counts) or
+    None, "losses" [b] and "logits" [b, c].
+    """
+    captured: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    handles = []
+
+    def keep(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        captured.setdefault(id(module), []).append((args[0], out))
+
+    for module in {id(m): m for m, _ in mm.linears.values()}.values():
+        handles.append(module.register_forward_hook(keep))
+    emb_out: list[torch.Tensor] = []
+    if with_we:
+        def leaf(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+            # A fresh leaf that requires grad: dL/d(embedding output) even when the matrix is frozen.
+            out = out.detach().requires_grad_(True)
+            emb_out.append(out)
+            return out
+
+        handles.append(mm.embedding.register_forward_hook(leaf))
+    try:
+        with torch.enable_grad():
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            # float32 at least (bf16 logits), float64 kept for exactness checks
+            losses = nn.functional.cross_entropy(logits.double() if logits.dtype == torch.float64 else logits.float(),
+                                                 batch["labels"], reduction="none")
+            outs = [o for calls in captured.values() for _, o in calls] + emb_out
+            grads = torch.autograd.grad(losses.sum(), outs, allow_unused=True)
+    finally:
+        for h in handles:
+            h.remove()
+    grad_of = {id(o): g for o, g in zip(outs, grads, strict=True)}
+    dense: dict[str, torch.Tensor] = {}
+    for name, (module, which) in mm.linears.items():
+        parts = []
+        for x, o in captured.get(id(module), []):
+            go = grad_of[id(o)]
+            go = torch.zeros_like(o) if go is None else go
+            if x.dtype == torch.bfloat16:  # accumulate per-example products in float32
+                x, go = x.float(), go.float()
+            parts.append(_per_example_linear(x, go, which))
+        if not parts:
+            raise RuntimeError(f"module {name} was not called in the forward pass")
+        dense[name] = torch.stack(parts).sum(0) if len(parts) > 1 else parts[0]
+    we = None
+    if with_we:
+        we = _sparse_embedding_rows(batch, grad_of[id(emb_out[0])], mm.embedding)
+    return {"dense": dense, "we": we, "losses": losses.detach(), "logits": logits.detach()}
+
+
+def _sparse_embedding_rows(batch: dict[str, torch.Tensor], go: torch.Tensor, emb: nn.Embedding) -> tuple:
+    """Sum dL/d(embedding output) per (example, token id); padding positions and the padding row
+    (whose gradient nn.Embedding defines as zero) are dropped."""
+    vocab = emb.weight.shape[0]
+    mask = batch["attention_mask"].bool()
+    if emb.padding_idx is not None:
+        mask = mask & (batch["input_ids"] != emb.padding_idx)
+    example = torch.arange(mask.shape[0], device=mask.device)[:, None].expand_as(mask)[mask]
+    keys = example * vocab + batch["input_ids"][mask]
+    uniq, inverse, counts = torch.unique(keys, sorted=True, return_inverse=True, return_counts=True)
+    rows = torch.zeros((len(uniq), go.shape[-1]), dtype=go.dtype, device=go.device)
+    rows.index_add_(0, inverse, go[mask])
+    return uniq // vocab, uniq % vocab, rows, counts
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return (t.float() if t.dtype == torch.bfloat16 else t).detach().cpu().numpy()
+
+
+def _chunk_arrays(model: nn.Module, mm: ModuleMap, enc: Encoded, index: np.ndarray, pad_id: int,
+                  batch_size: int, with_we: bool) -> dict[str, np.ndarray]:
+    device = next(model.parameters()).device
+    acc: dict[str, list[np.ndarray]] = {}
+    offset = 0
+    for idx in batches(len(index), batch_size, index):
+        out = batch_gradients(model, mm, collate(enc, idx, pad_id, device), with_we=with_we)
+        for name, g in out["dense"].items():
+            acc.setdefault(f"dense/{name}", []).append(_np(g))
+        acc.setdefault("losses", []).append(out["losses"].double().cpu().numpy())
+        acc.setdefault("logits", []).append(out["logits"].double().cpu().numpy())
+        if with_we:
+            ex, tok, rows, counts = out["we"]
+            acc.setdefault("we/example", []).append(ex.cpu().numpy() + offset)
+            acc.setdefault("we/tokens", []).append(tok.cpu().numpy())
+            acc.setdefault("we/rows", []).append(_np(rows))
+            acc.setdefault("we/counts", []).append(counts.cpu().numpy())
+        offset += len(idx)
+    return {k: np.ascontiguousarray(np.concatenate(v)) for k, v in acc.items()}
+
+
+def collect(
+    model: nn.Module,
+    mm: ModuleMap,
+    enc: Encoded,
+    pad_id: int,
+    *,
+    batch_size: int = 32,
+    with_we: bool = True,
+    store: Path | None = None,
+    desc: str = "gradients",
+    progress: bool = True,
+) -> Gradients:
+    """Per-example gradients of every module for all examples of `enc`, at the model's current weights.
+
+    With `store`, each chunk of `CHUNK_EXAMPLES` examples is saved as ``chunk_<k>.safetensors``
+    (written to a temporary name, then renamed) and reused if present: an interrupted collection
+    resumes where it stopped.
+    """
+    was_training = model.training
+    model.eval()
+    n = len(enc)
+    starts = list(range(0, n, CHUNK_EXAMPLES))
+    chunks: list[dict[str, np.ndarray]] = []
+    if store is not None:
+        store.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=n, desc=desc, disable=not progress, leave=False, unit="ex")
+    try:
+        for k, start in enumerate(starts):
+            index = np.arange(start, min(n, start + CHUNK_EXAMPLES))
+            path = None if store is None else store / f"chunk_{k:05d}.safetensors"
+            arrays = _read_chunk(path, len(index))
+            if arrays is None:
+                arrays = _chunk_arrays(model, mm, enc, index, pad_id, batch_size, with_we)
+                if path is not None:
+                    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+                    save_file(arrays, str(tmp), metadata={"examples": str(len(index))})
+                    os.replace(tmp, path)
+            chunks.append(arrays)
+            bar.update(len(index))
+    finally:
+        bar.close()
+        model.train(was_training)
+    return _assemble(chunks, mm, enc, with_we)
+
+
+def _read_chunk(path: Path | None, expected: int) -> dict[str, np.ndarray] | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        arrays = load_file(str(path))
+    except Exception:  # noqa: BLE001 -- a truncated or corrupt chunk is recomputed, never used
+        path.unlink(missing_ok=True)
+        return None
+    if len(arrays.get("losses", ())) != expected:
+        path.unlink(missing_ok=True)
+        return None
+    return arrays
+
+
+def _assemble(chunks: list[dict[str, np.ndarray]], mm: ModuleMap, enc: Encoded, with_we: bool) -> Gradients:
+    dense = {name: np.concatenate([c[f"dense/{name}"] for c in chunks]) for name in mm.linears}
+    we = counts = None
+    if with_we:
+        parts, count_parts = [], []
+        for c in chunks:
+            k = len(c["losses"])
+            offsets = np.concatenate([[0], np.cumsum(np.bincount(c["we/example"], minlength=k))])
+            parts.append(SparseRows(offsets.astype(np.int64), c["we/tokens"], c["we/rows"], mm.embedding.weight.shape[0]))
+            count_parts.append(c["we/counts"])
+        we, counts = SparseRows.concat(parts), np.concatenate(count_parts)
+    return Gradients(
+        dense=dense, we=we, token_counts=counts, infos=mm.infos, n_layers=mm.n_layers,
+        losses=np.concatenate([c["losses"] for c in chunks]),
+        logits=np.concatenate([c["logits"] for c in chunks]), labels=enc.labels.copy(),
+    )

