@@ -47,7 +47,9 @@ def loop_gradients(model, mm, enc, pad_id):
         logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
         loss = torch.nn.functional.cross_entropy(logits, torch.tensor([int(enc.labels[b])]))
         grads = torch.autograd.grad(loss, [*params.values(), emb])
-        out.append({**{n: g.flatten().numpy() for n, g in zip(params, grads[:-1], strict=True)}, "we": grads[-1].numpy()})
+        out.append(
+            {**{n: g.flatten().numpy() for n, g in zip(params, grads[:-1], strict=True)}, "we": grads[-1].numpy()}
+        )
     emb.requires_grad_(False)
     return out
 

@@ -24,8 +24,12 @@ def random_sparse(n: int, vocab: int, d: int, max_tokens: int) -> tuple[SparseRo
 
 
 def make_grads(n: int, vocab: int = 30, d: int = 5) -> Gradients:
-    infos = (ModuleInfo("layer0.query.lora_A", 0, "query_A", 6), ModuleInfo("layer0.value.lora_B", 0, "value_B", 4),
-             ModuleInfo("we", None, "we", vocab * d), ModuleInfo("cl.classifier.weight", None, "cl", 3))
+    infos = (
+        ModuleInfo("layer0.query.lora_A", 0, "query_A", 6),
+        ModuleInfo("layer0.value.lora_B", 0, "value_B", 4),
+        ModuleInfo("we", None, "we", vocab * d),
+        ModuleInfo("cl.classifier.weight", None, "cl", 3),
+    )
     dense = {i.name: rng.normal(size=(n, i.n_params)) for i in infos if i.kind != "we"}
     we, counts = random_sparse(n, vocab, d, 8)
     return Gradients(dense, we, counts, infos, 1, np.zeros(n), np.zeros((n, 2)), np.zeros(n, dtype=int))
@@ -57,10 +61,20 @@ def test_tracin_we_is_shared_token_sum():
     assert got.names == ["we"]
     for i in range(5):
         for j in range(4):
-            ti = dict(zip(train.we.tokens[train.we.offsets[i]:train.we.offsets[i + 1]],
-                          train.we.rows[train.we.offsets[i]:train.we.offsets[i + 1]], strict=True))
-            qj = dict(zip(query.we.tokens[query.we.offsets[j]:query.we.offsets[j + 1]],
-                          query.we.rows[query.we.offsets[j]:query.we.offsets[j + 1]], strict=True))
+            ti = dict(
+                zip(
+                    train.we.tokens[train.we.offsets[i] : train.we.offsets[i + 1]],
+                    train.we.rows[train.we.offsets[i] : train.we.offsets[i + 1]],
+                    strict=True,
+                )
+            )
+            qj = dict(
+                zip(
+                    query.we.tokens[query.we.offsets[j] : query.we.offsets[j + 1]],
+                    query.we.rows[query.we.offsets[j] : query.we.offsets[j + 1]],
+                    strict=True,
+                )
+            )
             expected = sum(ti[t] @ qj[t] for t in set(ti) & set(qj))
             assert got.values[0, i, j] == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
@@ -72,7 +86,7 @@ def test_top_k_keeps_largest_rows_per_occurrence():
         lo, hi = train.we.offsets[b], train.we.offsets[b + 1]
         score = np.linalg.norm(train.we.rows[lo:hi], axis=1) / train.token_counts[lo:hi]
         expected = set(train.we.tokens[lo:hi][np.argsort(-score, kind="stable")[:2]])
-        assert set(top.tokens[top.offsets[b]:top.offsets[b + 1]]) == expected
+        assert set(top.tokens[top.offsets[b] : top.offsets[b + 1]]) == expected
     got = influence.compute_scores(train, query, "tracin_we_top10", out_dtype=np.float64, progress=False)
     assert got.values.shape == (1, 6, 3)
 

@@ -61,8 +61,7 @@ def check_group(group: str) -> None:
     if group.startswith("type:") and group[5:] in types:
         return
     raise ConfigError(
-        f"group={group!r} is not allowed; choose one of: {', '.join(FIXED_GROUPS)}, layer<i>, "
-        f"type:<{'|'.join(types)}>"
+        f"group={group!r} is not allowed; choose one of: {', '.join(FIXED_GROUPS)}, layer<i>, type:<{'|'.join(types)}>"
     )
 
 
@@ -199,14 +198,23 @@ def preset(profile: str, **overrides: Any) -> RunConfig:
     allowed("profile", profile, PROFILES)
     base: dict[str, Any]
     if profile == "smoke":
-        base = dict(model="tiny", n_train=160, n_query=24, n_eval=64, max_length=32, epochs=2,
-                    batch_size=16, lr=1e-3)
+        base = dict(model="tiny", n_train=160, n_query=24, n_eval=64, max_length=32, epochs=2, batch_size=16, lr=1e-3)
     elif profile == "default":
-        base = dict(model="minilm", n_train=1000, n_query=200, n_eval=500, max_length=64, epochs=3,
-                    batch_size=16, lr=1e-3)
+        base = dict(
+            model="minilm", n_train=1000, n_query=200, n_eval=500, max_length=64, epochs=3, batch_size=16, lr=1e-3
+        )
     else:
-        base = dict(model="roberta-large", task="glue/sst2", n_train=4500, n_query=500, n_eval=500,
-                    max_length=128, epochs=10, batch_size=32, lr=3e-4)
+        base = dict(
+            model="roberta-large",
+            task="glue/sst2",
+            n_train=4500,
+            n_query=500,
+            n_eval=500,
+            max_length=128,
+            epochs=10,
+            batch_size=32,
+            lr=3e-4,
+        )
     base.update(overrides)
     return RunConfig(**base)
 

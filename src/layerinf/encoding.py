@@ -31,7 +31,7 @@ class Encoded:
         return Encoded([self.input_ids[i] for i in index], self.labels[index])
 
 
-def encode(tokenizer, split: Split, max_length: int) -> Encoded:  # noqa: ANN001 (any HF tokenizer)
+def encode(tokenizer, split: Split, max_length: int) -> Encoded:
     pairs = split.text_pairs
     out = tokenizer(list(split.texts), pairs if pairs is None else list(pairs), truncation=True, max_length=max_length)
     return Encoded(input_ids=[list(ids) for ids in out["input_ids"]], labels=np.asarray(split.labels, dtype=np.int64))

@@ -89,8 +89,10 @@ class SparseRows:
             offsets.append(part.offsets[1:] + base)
             base += int(part.offsets[-1])
         return SparseRows(
-            np.concatenate(offsets), np.concatenate([p.tokens for p in parts]),
-            np.concatenate([p.rows for p in parts]), parts[0].vocab_size,
+            np.concatenate(offsets),
+            np.concatenate([p.tokens for p in parts]),
+            np.concatenate([p.rows for p in parts]),
+            parts[0].vocab_size,
         )
 
 
@@ -148,6 +150,7 @@ def batch_gradients(model: nn.Module, mm: ModuleMap, batch: dict[str, torch.Tens
         handles.append(module.register_forward_hook(keep))
     emb_out: list[torch.Tensor] = []
     if with_we:
+
         def leaf(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
             # A fresh leaf that requires grad: dL/d(embedding output) even when the matrix is frozen.
             out = out.detach().requires_grad_(True)
@@ -159,8 +162,9 @@ def batch_gradients(model: nn.Module, mm: ModuleMap, batch: dict[str, torch.Tens
         with torch.enable_grad():
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             # float32 at least (bf16 logits), float64 kept for exactness checks
-            losses = nn.functional.cross_entropy(logits.double() if logits.dtype == torch.float64 else logits.float(),
-                                                 batch["labels"], reduction="none")
+            losses = nn.functional.cross_entropy(
+                logits.double() if logits.dtype == torch.float64 else logits.float(), batch["labels"], reduction="none"
+            )
             outs = [o for calls in captured.values() for _, o in calls] + emb_out
             grads = torch.autograd.grad(losses.sum(), outs, allow_unused=True)
     finally:
@@ -204,8 +208,9 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return (t.float() if t.dtype == torch.bfloat16 else t).detach().cpu().numpy()
 
 
-def _chunk_arrays(model: nn.Module, mm: ModuleMap, enc: Encoded, index: np.ndarray, pad_id: int,
-                  batch_size: int, with_we: bool) -> dict[str, np.ndarray]:
+def _chunk_arrays(
+    model: nn.Module, mm: ModuleMap, enc: Encoded, index: np.ndarray, pad_id: int, batch_size: int, with_we: bool
+) -> dict[str, np.ndarray]:
     device = next(model.parameters()).device
     acc: dict[str, list[np.ndarray]] = {}
     offset = 0
@@ -275,7 +280,7 @@ def _read_chunk(path: Path | None, expected: int) -> dict[str, np.ndarray] | Non
         return None
     try:
         arrays = load_file(str(path))
-    except Exception:  # noqa: BLE001 -- a truncated or corrupt chunk is recomputed, never used
+    except Exception:
         path.unlink(missing_ok=True)
         return None
     if len(arrays.get("losses", ())) != expected:
@@ -292,11 +297,18 @@ def _assemble(chunks: list[dict[str, np.ndarray]], mm: ModuleMap, enc: Encoded, 
         for c in chunks:
             k = len(c["losses"])
             offsets = np.concatenate([[0], np.cumsum(np.bincount(c["we/example"], minlength=k))])
-            parts.append(SparseRows(offsets.astype(np.int64), c["we/tokens"], c["we/rows"], mm.embedding.weight.shape[0]))
+            parts.append(
+                SparseRows(offsets.astype(np.int64), c["we/tokens"], c["we/rows"], mm.embedding.weight.shape[0])
+            )
             count_parts.append(c["we/counts"])
         we, counts = SparseRows.concat(parts), np.concatenate(count_parts)
     return Gradients(
-        dense=dense, we=we, token_counts=counts, infos=mm.infos, n_layers=mm.n_layers,
+        dense=dense,
+        we=we,
+        token_counts=counts,
+        infos=mm.infos,
+        n_layers=mm.n_layers,
         losses=np.concatenate([c["losses"] for c in chunks]),
-        logits=np.concatenate([c["logits"] for c in chunks]), labels=enc.labels.copy(),
+        logits=np.concatenate([c["logits"] for c in chunks]),
+        labels=enc.labels.copy(),
     )

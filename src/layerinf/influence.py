@@ -29,8 +29,15 @@ def paper_excluded(info: ModuleInfo, method: str) -> bool:
     return method == "datainf" and info.n_params >= PAPER_DATAINF_MAX_PARAMS
 
 
-def _from_products(method: str, dots: np.ndarray, train_sq: np.ndarray, query_sq: np.ndarray,
-                   gram: np.ndarray | None, n_params: int, datainf_lambda: float) -> np.ndarray:
+def _from_products(
+    method: str,
+    dots: np.ndarray,
+    train_sq: np.ndarray,
+    query_sq: np.ndarray,
+    gram: np.ndarray | None,
+    n_params: int,
+    datainf_lambda: float,
+) -> np.ndarray:
     """[n, m] scores of one module from its inner products (float64 in, float64 out)."""
     if method in ("tracin", "tracin_we", "tracin_we_top10"):
         return dots
@@ -47,7 +54,9 @@ def _from_products(method: str, dots: np.ndarray, train_sq: np.ndarray, query_sq
     return dots / lam - gram @ (dots / (lam + train_sq)[:, None]) / (n * lam)
 
 
-def pairwise(train_grads: np.ndarray, query_grads: np.ndarray, method: str, *, datainf_lambda: float = 0.1) -> np.ndarray:
+def pairwise(
+    train_grads: np.ndarray, query_grads: np.ndarray, method: str, *, datainf_lambda: float = 0.1
+) -> np.ndarray:
     """Scores [n, m] of `method` between dense per-example gradients [n, p] and [m, p] of one module.
 
     tracin: ⟨v_j, g_i⟩. cosine: ⟨v_j, g_i⟩ / (‖v_j‖ ‖g_i‖) (0 where a norm is 0). datainf:
@@ -85,9 +94,17 @@ def sparse_inner(a: SparseRows, b: SparseRows) -> np.ndarray:
     return out
 
 
-def compute_scores(train: Gradients, query: Gradients, method: str, *, datainf_lambda: float = 0.1,
-                   out_dtype: type = np.float32, train_ids: np.ndarray | None = None,
-                   query_ids: np.ndarray | None = None, progress: bool = True) -> ModuleScores:
+def compute_scores(
+    train: Gradients,
+    query: Gradients,
+    method: str,
+    *,
+    datainf_lambda: float = 0.1,
+    out_dtype: type = np.float32,
+    train_ids: np.ndarray | None = None,
+    query_ids: np.ndarray | None = None,
+    progress: bool = True,
+) -> ModuleScores:
     """Per-module scores of `method` for every module the method covers.
 
     tracin, cosine, datainf: every LoRA tensor, the word embedding (if collected) and every head
@@ -102,7 +119,7 @@ def compute_scores(train: Gradients, query: Gradients, method: str, *, datainf_l
     else:
         infos = [i for i in train.infos if i.kind != "we" or train.we is not None]
     values = np.empty((len(infos), len(train), len(query)), dtype=out_dtype)
-    for l, info in enumerate(tqdm(infos, desc=f"influence {method}", disable=not progress, leave=False)):
+    for row, info in enumerate(tqdm(infos, desc=f"influence {method}", disable=not progress, leave=False)):
         if info.kind == "we":
             a, b = train.we, query.we
             if method == "tracin_we_top10":
@@ -110,9 +127,18 @@ def compute_scores(train: Gradients, query: Gradients, method: str, *, datainf_l
                 b = b.top_k(TOP_K_TOKENS, query.token_counts)
             gram = sparse_inner(a, a) if method == "datainf" else None
             train_sq = np.diag(gram).copy() if gram is not None else a.norms_sq()
-            values[l] = _from_products(method, sparse_inner(a, b), train_sq, b.norms_sq(), gram, info.n_params, datainf_lambda)
+            values[row] = _from_products(
+                method, sparse_inner(a, b), train_sq, b.norms_sq(), gram, info.n_params, datainf_lambda
+            )
         else:
-            values[l] = pairwise(train.dense[info.name], query.dense[info.name], method, datainf_lambda=datainf_lambda)
-    return ModuleScores(values=values, modules=tuple(infos), n_layers=train.n_layers, method=method,
-                        train_ids=np.arange(len(train)) if train_ids is None else np.asarray(train_ids),
-                        query_ids=np.arange(len(query)) if query_ids is None else np.asarray(query_ids))
+            values[row] = pairwise(
+                train.dense[info.name], query.dense[info.name], method, datainf_lambda=datainf_lambda
+            )
+    return ModuleScores(
+        values=values,
+        modules=tuple(infos),
+        n_layers=train.n_layers,
+        method=method,
+        train_ids=np.arange(len(train)) if train_ids is None else np.asarray(train_ids),
+        query_ids=np.arange(len(query)) if query_ids is None else np.asarray(query_ids),
+    )

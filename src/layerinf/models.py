@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from layerinf.cache import artifacts_root
 from layerinf.config import NAMED_MODELS, ConfigError, RunConfig
 from layerinf.scores import ModuleInfo
 
@@ -44,12 +45,6 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     if dtype == "bfloat16" and device.type != "cuda":
         raise ConfigError(f"dtype='bfloat16' needs a CUDA device, got device={device.type!r}; use float32")
     return {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}[dtype]
-
-
-def artifacts_root() -> Path:
-    """Where caches and artifacts live: ``$LAYERINF_ARTIFACTS`` or ``<repo>/artifacts``."""
-    env = os.environ.get("LAYERINF_ARTIFACTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "artifacts"
 
 
 def _package_dir(name: str) -> Path:
@@ -90,7 +85,9 @@ def smollm2_path() -> Path:
     tokenizer.save_pretrained(tmp)
     from safetensors.torch import save_file
 
-    state = {k: v.contiguous() for k, v in lm.state_dict().items() if k != "lm_head.weight" or not config.tie_word_embeddings}
+    state = {
+        k: v.contiguous() for k, v in lm.state_dict().items() if k != "lm_head.weight" or not config.tie_word_embeddings
+    }
     save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     if not target.exists():
         os.replace(tmp, target)
@@ -117,7 +114,7 @@ def model_source(name: str) -> str:
     return name
 
 
-def load_tokenizer(cfg: RunConfig):  # noqa: ANN201 (transformers tokenizer classes vary)
+def load_tokenizer(cfg: RunConfig):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_source(cfg.model))
@@ -133,8 +130,14 @@ def _tiny_bert(num_labels: int, vocab_size: int, pad_token_id: int, seed: int) -
     from transformers import BertConfig, BertForSequenceClassification
 
     config = BertConfig(
-        vocab_size=vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=128, max_position_embeddings=128, num_labels=num_labels, pad_token_id=pad_token_id,
+        vocab_size=vocab_size,
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=128,
+        num_labels=num_labels,
+        pad_token_id=pad_token_id,
     )
     torch.manual_seed(seed + 10_000)
     return BertForSequenceClassification(config)
@@ -184,13 +187,19 @@ def load_model(cfg: RunConfig, num_labels: int, tokenizer, device: torch.device 
 def lora_targets(model: nn.Module) -> list[str]:
     """Names of the query and value projections of every layer, found by architecture."""
     suffixes = _QUERY_NAMES + _VALUE_NAMES
-    found = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)
-                    and n.rsplit(".", 1)[-1] in suffixes and _LAYER_RE.search("." + n + ".")})
+    found = sorted(
+        {
+            n.rsplit(".", 1)[-1]
+            for n, m in model.named_modules()
+            if isinstance(m, nn.Linear) and n.rsplit(".", 1)[-1] in suffixes and _LAYER_RE.search("." + n + ".")
+        }
+    )
     if not found:
         kinds = sorted({type(m).__name__ for m in model.modules()})[:12]
         raise ConfigError(
             f"no query/value projection ({', '.join(suffixes)}) found in {type(model).__name__}; "
-            f"supported: BERT/RoBERTa/DeBERTa/DistilBERT/Llama/Mistral/Qwen2-style attention (module types seen: {kinds})"
+            "supported: BERT/RoBERTa/DeBERTa/DistilBERT/Llama/Mistral/Qwen2-style attention "
+            f"(module types seen: {kinds})"
         )
     return found
 
@@ -253,7 +262,7 @@ def module_map(model: nn.Module) -> ModuleMap:
     we = ModuleInfo("we", None, "we", embedding.weight.numel())
     linears: dict[str, tuple[nn.Linear, str]] = {info.name: (mod, "weight") for _, _, info, mod in lora}
     linears.update({info.name: (mod, pname) for info, mod, pname in head})
-    infos = tuple(info for _, _, info, _ in lora) + (we,) + tuple(info for info, _, _ in head)
+    infos = (*tuple(info for _, _, info, _ in lora), we, *tuple(info for info, _, _ in head))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     covered = {n for n, p in model.named_parameters() if any(p is getattr(m, w) for m, w in linears.values())}
     missing = trainable - covered - {n for n, p in model.named_parameters() if p is embedding.weight}

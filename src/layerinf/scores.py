@@ -130,8 +130,13 @@ class ModuleScores:
         path = Path(path)
         meta = {"method": self.method, "n_layers": self.n_layers, "modules": [asdict(m) for m in self.modules]}
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, values=self.values, train_ids=self.train_ids, query_ids=self.query_ids,
-                 meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        np.savez(
+            tmp,
+            values=self.values,
+            train_ids=self.train_ids,
+            query_ids=self.query_ids,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        )
         tmp.replace(path)
 
     @classmethod

@@ -1,0 +1,342 @@
+"""The one place that knows the order of the stages of a run.
+
+data → fine-tune → per-example gradients → per-module influence → aggregation → metrics → retraining
+
+`run(cfg)` executes them for one (model, task, seed) configuration, each expensive stage cached in
+the artifact store under a hash of exactly the config fields it reads (`config.STAGE_FIELDS`), and
+returns a `RunResult` of tidy tables. Re-running with unchanged inputs only reads the caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from safetensors.torch import load_file, save_file
+
+from layerinf import aggregation, metrics
+from layerinf.cache import Store, write_json
+from layerinf.config import AGGREGATIONS, FIXED_GROUPS, STAGE_FIELDS, RunConfig, allowed, check_group
+from layerinf.data import Splits, make_splits
+from layerinf.encoding import Encoded, encode
+from layerinf.gradients import Gradients, collect
+from layerinf.influence import compute_scores
+from layerinf.models import load_model, load_tokenizer, load_trainable_state, module_map, trainable_state
+from layerinf.retrain import BASELINES, baseline_removal, lowest
+from layerinf.scores import ModuleScores, group_mask
+from layerinf.train import TrainResult, fit
+
+#: Bump a stage's version when its code changes what it computes: old cache entries are then unused.
+VERSIONS = {"finetune": 1, "gradients": 1, "influence": 1, "retrain": 1}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A retraining setup: remove the lowest-scored examples under (method, group, aggregation)."""
+
+    method: str
+    group: str
+    aggregation: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}/{self.group}/{self.aggregation}"
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced. Tables are tidy (one row per observation).
+
+    noisy_mask: [n_train] bool, as returned by the label-noise injection.
+    query_correct: [n_query] bool, the fine-tuned model predicts the query label.
+    finetune: per-epoch history of the fine-tuning (query loss/accuracy, evaluation accuracy).
+    detection: one row per (method, group, aggregation): ndr@5 … ndr@90, auc_ndr, roc_auc.
+    cancellation: one row per layer group: ratio, median, min, max, n_params.
+    retraining: one row per setup and baseline: removed, removed_noisy, acc_best/selected/last.
+    """
+
+    cfg: RunConfig
+    splits: Splits
+    query_correct: np.ndarray
+    finetune: pd.DataFrame
+    detection: pd.DataFrame
+    cancellation: pd.DataFrame
+    retraining: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    scores_paths: dict[str, Path] = field(default_factory=dict)
+
+    def scores(self, method: str) -> ModuleScores:
+        """Per-module scores of `method` (read from the artifact store)."""
+        return ModuleScores.load(self.scores_paths[method])
+
+    def aggregated(self, method: str, group: str, how: str) -> np.ndarray:
+        """[n_train] aggregated score of one (method, group, aggregation)."""
+        values = self.scores(method).group(group).values
+        return aggregation.aggregate(values, how, k=self.cfg.vote_k, query_mask=self.query_correct)
+
+
+def _state_save(state: dict[str, torch.Tensor], path: Path) -> None:
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+
+
+class Pipeline:
+    """Stage runner for one configuration; holds the model so retraining reuses it."""
+
+    def __init__(self, cfg: RunConfig, store: Store | None = None, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.store = store or Store()
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        self.splits = make_splits(cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate)
+        self.tokenizer = load_tokenizer(cfg)
+        self.pad_id = int(self.tokenizer.pad_token_id)
+        self.enc = {
+            name: encode(self.tokenizer, getattr(self.splits, name), cfg.max_length)
+            for name in ("train", "query", "eval")
+        }
+        self.model = load_model(cfg, self.splits.num_classes, self.tokenizer)
+        self.mm = module_map(self.model)
+        self.timings["load"] = time.perf_counter() - t0
+
+    def key(self, stage: str, **extra: object) -> dict:
+        return {**self.cfg.subset(STAGE_FIELDS[stage]), **extra}
+
+    def _fit(self, train: Encoded, init: dict[str, torch.Tensor] | None, desc: str) -> TrainResult:
+        return fit(
+            self.model,
+            train,
+            self.enc["query"],
+            self.enc["eval"],
+            self.cfg,
+            self.pad_id,
+            init_state=init,
+            desc=desc,
+            progress=self.progress,
+        )
+
+    def finetune(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], pd.DataFrame]:
+        """(initial trainable state, selected checkpoint, per-epoch history)."""
+
+        def compute(out: Path) -> None:
+            init = trainable_state(self.model)
+            result = self._fit(self.enc["train"], None, "fine-tune")
+            _state_save(init, out / "init.safetensors")
+            _state_save(result.best_state, out / "best.safetensors")
+            write_json(
+                out / "history.json", {"best_epoch": result.best_epoch, "epochs": [vars(h) for h in result.history]}
+            )
+
+        t0 = time.perf_counter()
+        entry = self.store.cached("finetune", self.key("finetune"), VERSIONS["finetune"], compute)
+        self.timings["finetune"] = time.perf_counter() - t0
+        history = json.loads((entry / "history.json").read_text())
+        frame = pd.DataFrame(history["epochs"]).assign(selected=lambda d: d["epoch"] == history["best_epoch"])
+        return load_file(str(entry / "init.safetensors")), load_file(str(entry / "best.safetensors")), frame
+
+    def gradients(self, best: dict[str, torch.Tensor]) -> tuple[Gradients, Gradients]:
+        load_trainable_state(self.model, best)
+        t0 = time.perf_counter()
+        work = self.store.workdir("gradients", self.key("gradients"), VERSIONS["gradients"])
+        out = tuple(
+            collect(
+                self.model,
+                self.mm,
+                self.enc[name],
+                self.pad_id,
+                batch_size=self.cfg.grad_batch_size,
+                store=work / name,
+                desc=f"gradients ({name})",
+                progress=self.progress,
+            )
+            for name in ("train", "query")
+        )
+        self.timings["gradients"] = time.perf_counter() - t0
+        return out  # type: ignore[return-value]
+
+    def influence(self, train: Gradients, query: Gradients, method: str) -> Path:
+        def compute(out: Path) -> None:
+            scores = compute_scores(
+                train,
+                query,
+                method,
+                datainf_lambda=self.cfg.datainf_lambda,
+                train_ids=self.splits.train.ids,
+                query_ids=self.splits.query.ids,
+                progress=self.progress,
+            )
+            scores.save(out / "scores.npz")
+
+        t0 = time.perf_counter()
+        entry = self.store.cached("influence", self.key("influence", method=method), VERSIONS["influence"], compute)
+        self.timings[f"influence/{method}"] = time.perf_counter() - t0
+        return entry / "scores.npz"
+
+    def retrain(self, init: dict[str, torch.Tensor], removed: np.ndarray, label: str) -> dict[str, float]:
+        removed = np.sort(np.asarray(removed, dtype=np.int64))
+
+        def compute(out: Path) -> None:
+            keep = np.setdiff1d(np.arange(len(self.enc["train"])), removed)
+            result = self._fit(self.enc["train"].subset(keep), init, f"retrain {label}")
+            write_json(
+                out / "result.json",
+                {**result.summary(), "best_epoch": result.best_epoch, "epochs": [vars(h) for h in result.history]},
+            )
+
+        digest = hashlib.sha256(removed.tobytes()).hexdigest()[:16]
+        t0 = time.perf_counter()
+        entry = self.store.cached(
+            "retrain", self.key("retrain", removed=digest, n_removed=len(removed)), VERSIONS["retrain"], compute
+        )
+        self.timings[f"retrain/{label}"] = time.perf_counter() - t0
+        data = json.loads((entry / "result.json").read_text())
+        return {k: data[k] for k in ("acc_best", "acc_selected", "acc_last")}
+
+
+def detection_table(
+    scores: ModuleScores,
+    groups: Sequence[str],
+    hows: Sequence[str],
+    noisy: np.ndarray,
+    query_correct: np.ndarray,
+    k: int,
+) -> pd.DataFrame:
+    """One row per (group, aggregation) of one method: NDR@q, AUC-NDR and ROC-AUC."""
+    rows = []
+    for group in groups:
+        sub = scores.group(group)
+        if len(sub.modules) == 0:
+            continue
+        for how, agg in aggregation.aggregate_many(sub.values, hows, k=k, query_mask=query_correct).items():
+            rows.append(
+                {
+                    "method": scores.method,
+                    "group": group,
+                    "aggregation": how,
+                    "n_modules": len(sub.modules),
+                    **metrics.ndr_table(agg, noisy),
+                    "auc_ndr": metrics.auc_ndr(agg, noisy),
+                    "roc_auc": metrics.roc_auc(agg, noisy),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def cancellation_table(train: Gradients, groups: Sequence[str]) -> pd.DataFrame:
+    """Cancellation ratio of every layer group over the training examples (entry-wise L1)."""
+    per_module: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for info in train.infos:
+        if info.kind == "we":
+            if train.we is None:
+                continue
+            we = train.we
+            rows = we.rows.astype(np.float64)
+            sum_abs = np.zeros((we.vocab_size, rows.shape[1]))
+            total = np.zeros_like(sum_abs)
+            np.add.at(sum_abs, we.tokens, np.abs(rows))
+            np.add.at(total, we.tokens, rows)
+            per_module["we"] = (sum_abs.ravel(), np.abs(total).ravel())
+        else:
+            g = train.dense[info.name].astype(np.float64)
+            per_module[info.name] = (np.abs(g).sum(0), np.abs(g.sum(0)))
+    rows = []
+    for group in groups:
+        mask = group_mask(train.infos, train.n_layers, group)
+        names = [i.name for i, keep in zip(train.infos, mask, strict=True) if keep and i.name in per_module]
+        if not names:
+            continue
+        sum_abs = np.concatenate([per_module[n][0] for n in names])
+        abs_sum = np.concatenate([per_module[n][1] for n in names])
+        rows.append({"group": group, **metrics.cancellation_from_sums(sum_abs, abs_sum)})
+    return pd.DataFrame(rows)
+
+
+def run(
+    cfg: RunConfig,
+    *,
+    groups: Sequence[str] = FIXED_GROUPS,
+    aggregations: Sequence[str] = AGGREGATIONS,
+    setups: Sequence[Setup] = (),
+    baselines: Sequence[str] = BASELINES,
+    store: Store | None = None,
+    progress: bool = True,
+) -> RunResult:
+    """Run the whole pipeline for one configuration (every stage cached; see the module docstring).
+
+    setups: the (method, group, aggregation) triples whose lowest-scored examples are removed and
+    the model retrained; baselines: any of random, oracle, none. Both may be empty (no retraining).
+    """
+    for group in groups:
+        check_group(group)
+    for how in aggregations:
+        allowed("aggregations", how, AGGREGATIONS)
+    for b in baselines:
+        allowed("baselines", b, BASELINES)
+    for s in setups:
+        allowed("setup method", s.method, cfg.methods)
+        check_group(s.group)
+        allowed("setup aggregation", s.aggregation, AGGREGATIONS)
+    pipe = Pipeline(cfg, store, progress)
+    noisy = pipe.splits.noisy_mask
+    init, best, history = pipe.finetune()
+    train, query = pipe.gradients(best)
+    query_correct = query.correct
+    paths = {method: pipe.influence(train, query, method) for method in cfg.methods}
+    t0 = time.perf_counter()
+    detection = pd.concat(
+        [
+            detection_table(ModuleScores.load(paths[m]), groups, aggregations, noisy, query_correct, cfg.vote_k)
+            for m in cfg.methods
+        ],
+        ignore_index=True,
+    )
+    cancellation = cancellation_table(train, groups)
+    pipe.timings["metrics"] = time.perf_counter() - t0
+    rows = []
+    for setup in setups:
+        values = ModuleScores.load(paths[setup.method]).group(setup.group).values
+        score = aggregation.aggregate(values, setup.aggregation, k=cfg.vote_k, query_mask=query_correct)
+        removed = lowest(score, cfg.removal_frac)
+        rows.append(
+            {
+                "setup": setup.name,
+                "method": setup.method,
+                "group": setup.group,
+                "aggregation": setup.aggregation,
+                "removed": len(removed),
+                "removed_noisy": int(noisy[removed].sum()),
+                **pipe.retrain(init, removed, setup.name),
+            }
+        )
+    for kind in baselines:
+        removed = baseline_removal(kind, noisy, cfg.removal_frac, cfg.seed)
+        rows.append(
+            {
+                "setup": kind,
+                "method": kind,
+                "group": "",
+                "aggregation": "",
+                "removed": len(removed),
+                "removed_noisy": int(noisy[removed].sum()),
+                **pipe.retrain(init, removed, kind),
+            }
+        )
+    ident = {"model": cfg.model, "task": cfg.task, "seed": cfg.seed}
+    return RunResult(
+        cfg=cfg,
+        splits=pipe.splits,
+        query_correct=query_correct,
+        finetune=history.assign(**ident),
+        detection=detection.assign(**ident),
+        cancellation=cancellation.assign(**ident),
+        retraining=pd.DataFrame(rows).assign(**ident),
+        timings=pipe.timings,
+        scores_paths=paths,
+    )
