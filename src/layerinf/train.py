@@ -121,7 +121,7 @@ def fit(
             loss.backward()
             optimizer.step()
             scheduler.step()
-            running += float(loss) * len(idx)
+            running += float(loss.detach()) * len(idx)
             bar.update(1)
         q_loss, q_acc = loss_and_accuracy(predict(model, query, pad_id), query.labels)
         _, e_acc = loss_and_accuracy(predict(model, evaluation, pad_id), evaluation.labels)
