@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -100,16 +101,28 @@ class Store:
             tmp = entry.with_name(f"{entry.name}.tmp-{uuid.uuid4().hex[:8]}")
             tmp.mkdir()
             try:
+                start = time.perf_counter()
                 compute(tmp)
+                seconds = time.perf_counter() - start
                 files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
                 (tmp / "config.json").write_text(json.dumps(_canonical(config), indent=1, sort_keys=True))
-                (tmp / "manifest.json").write_text(json.dumps({"stage": stage, "version": version, "files": files}))
+                (tmp / "manifest.json").write_text(
+                    json.dumps({"stage": stage, "version": version, "files": files, "seconds": seconds})
+                )
                 if entry.exists():  # a corrupted leftover
                     shutil.rmtree(entry)
                 os.replace(tmp, entry)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return entry
+
+    @staticmethod
+    def seconds(entry: Path) -> float:
+        """Wall time the entry took to compute (recorded when it was made; NaN if unknown)."""
+        try:
+            return float(json.loads((entry / "manifest.json").read_text()).get("seconds", float("nan")))
+        except (OSError, json.JSONDecodeError):
+            return float("nan")
 
     def workdir(self, stage: str, config: dict[str, Any], version: int) -> Path:
         """A directory for a resumable stage: created with its config.json, or checked against it."""

@@ -126,7 +126,7 @@ def pareto_ranks(
     return out.sort_index(kind="stable").sort_values(kind="stable")
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float, int]:
     keep = ~(np.isnan(x) | np.isnan(y))  # inf is kept: it ranks above every finite value
     x, y = x[keep], y[keep]
     n = int(x.size)
@@ -162,7 +162,7 @@ def spearman_table(
         row: dict[str, object] = dict(zip(groups, keys, strict=True))
         y = sub[y_col].to_numpy(dtype=np.float64)
         for x in xs:
-            rho, p, n = _spearman(sub[x].to_numpy(dtype=np.float64), y)
+            rho, p, n = spearman(sub[x].to_numpy(dtype=np.float64), y)
             row[f"{x}_rho"] = rho
             row[f"{x}_p"] = p
             row[f"{x}_n"] = n

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from layerinf import aggregation, metrics
 from layerinf.cache import Store
@@ -155,9 +155,9 @@ def run_grid(
 
     timings = pd.DataFrame(
         [
-            {"model": m, "task": t, "seed": s, "stage": k, "seconds": v}
+            {"model": m, "task": t, "seed": s, "stage": k, "compute_seconds": v, "wall_seconds": r.timings.get(k)}
             for (m, t, s), r in runs.items()
-            for k, v in r.timings.items()
+            for k, v in r.compute.items()
         ]
     )
     return Grid(

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from layerinf.encoding import Encoded, batches, collate
 from layerinf.models import ModuleMap

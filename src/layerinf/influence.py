@@ -12,7 +12,7 @@ query's gradient lowers the query loss when trained on).
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from layerinf.config import METHODS, WE_ONLY_METHODS, allowed
 from layerinf.gradients import Gradients, SparseRows

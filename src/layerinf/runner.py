@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from layerinf import aggregation, metrics
 from layerinf.cache import Store, write_json
-from layerinf.config import AGGREGATIONS, FIXED_GROUPS, STAGE_FIELDS, RunConfig, allowed, check_group
+from layerinf.config import AGGREGATIONS, FIXED_GROUPS, STAGE_FIELDS, ConfigError, RunConfig, allowed, check_group
 from layerinf.data import Splits, make_splits
 from layerinf.encoding import Encoded, encode
 from layerinf.gradients import Gradients, collect
@@ -34,7 +34,7 @@ from layerinf.scores import ModuleScores, group_mask
 from layerinf.train import TrainResult, fit
 
 #: Bump a stage's version when its code changes what it computes: old cache entries are then unused.
-VERSIONS = {"finetune": 1, "gradients": 1, "influence": 1, "retrain": 1}
+VERSIONS = {"finetune": 1, "gradients": 1, "influence": 1, "retrain": 1, "runs": 1}
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,7 @@ class RunResult:
     cancellation: pd.DataFrame
     retraining: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    compute: dict[str, float] = field(default_factory=dict)
     scores_paths: dict[str, Path] = field(default_factory=dict)
 
     def scores(self, method: str) -> ModuleScores:
@@ -93,7 +94,8 @@ class Pipeline:
         self.cfg = cfg
         self.store = store or Store()
         self.progress = progress
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # wall time of this call (cache reads are fast)
+        self.compute: dict[str, float] = {}  # what each stage cost when it was computed
         t0 = time.perf_counter()
         self.splits = make_splits(cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate)
         self.tokenizer = load_tokenizer(cfg)
@@ -137,6 +139,7 @@ class Pipeline:
         t0 = time.perf_counter()
         entry = self.store.cached("finetune", self.key("finetune"), VERSIONS["finetune"], compute)
         self.timings["finetune"] = time.perf_counter() - t0
+        self.compute["finetune"] = self.store.seconds(entry)
         history = json.loads((entry / "history.json").read_text())
         frame = pd.DataFrame(history["epochs"]).assign(selected=lambda d: d["epoch"] == history["best_epoch"])
         return load_file(str(entry / "init.safetensors")), load_file(str(entry / "best.safetensors")), frame
@@ -159,6 +162,10 @@ class Pipeline:
             for name in ("train", "query")
         )
         self.timings["gradients"] = time.perf_counter() - t0
+        seconds = work / "seconds.json"
+        if not seconds.exists():  # first complete collection: its wall time is the compute cost
+            write_json(seconds, {"seconds": self.timings["gradients"]})
+        self.compute["gradients"] = float(json.loads(seconds.read_text())["seconds"])
         return out  # type: ignore[return-value]
 
     def influence(self, train: Gradients, query: Gradients, method: str) -> Path:
@@ -177,6 +184,7 @@ class Pipeline:
         t0 = time.perf_counter()
         entry = self.store.cached("influence", self.key("influence", method=method), VERSIONS["influence"], compute)
         self.timings[f"influence/{method}"] = time.perf_counter() - t0
+        self.compute[f"influence/{method}"] = self.store.seconds(entry)
         return entry / "scores.npz"
 
     def retrain(self, init: dict[str, torch.Tensor], removed: np.ndarray, label: str) -> dict[str, float]:
@@ -196,6 +204,7 @@ class Pipeline:
             "retrain", self.key("retrain", removed=digest, n_removed=len(removed)), VERSIONS["retrain"], compute
         )
         self.timings[f"retrain/{label}"] = time.perf_counter() - t0
+        self.compute[f"retrain/{label}"] = self.store.seconds(entry)
         data = json.loads((entry / "result.json").read_text())
         return {k: data[k] for k in ("acc_best", "acc_selected", "acc_last")}
 
@@ -284,6 +293,12 @@ def run(
         check_group(s.group)
         allowed("setup aggregation", s.aggregation, AGGREGATIONS)
     pipe = Pipeline(cfg, store, progress)
+    for s in setups:  # before any training: a setup must select at least one module of this model
+        if not group_mask(pipe.mm.infos, pipe.mm.n_layers, s.group).any():
+            raise ConfigError(
+                f"setup {s.name!r}: group {s.group!r} has no module in model {cfg.model!r} "
+                f"({pipe.mm.n_layers} layers; blocks are np.array_split of the layers into 4)"
+            )
     noisy = pipe.splits.noisy_mask
     init, best, history = pipe.finetune()
     train, query = pipe.gradients(best)
@@ -329,7 +344,7 @@ def run(
             }
         )
     ident = {"model": cfg.model, "task": cfg.task, "seed": cfg.seed}
-    return RunResult(
+    result = RunResult(
         cfg=cfg,
         splits=pipe.splits,
         query_correct=query_correct,
@@ -338,5 +353,41 @@ def run(
         cancellation=cancellation.assign(**ident),
         retraining=pd.DataFrame(rows).assign(**ident),
         timings=pipe.timings,
+        compute=pipe.compute,
         scores_paths=paths,
     )
+    record(pipe.store, result, setups, baselines)
+    return result
+
+
+def record_key(cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str]) -> dict:
+    """The cache key of a run's recorded tables (``runs/<hash>/``)."""
+    return {**cfg.to_dict(), "setups": [s.name for s in setups], "baselines": list(baselines)}
+
+
+def record(store: Store, result: RunResult, setups: Sequence[Setup], baselines: Sequence[str]) -> Path:
+    """Write the run's tidy tables under ``runs/<hash>/`` (read by `collect_results` and the CLI)."""
+
+    def write(out: Path) -> None:
+        for name in TABLES:
+            if len(getattr(result, name)):  # an empty table (e.g. no retraining) is not written
+                getattr(result, name).to_csv(out / f"{name}.csv", index=False)
+        write_json(out / "timings.json", {"wall": result.timings, "compute": result.compute})
+
+    return store.cached("runs", record_key(result.cfg, setups, baselines), VERSIONS["runs"], write)
+
+
+TABLES = ("finetune", "detection", "cancellation", "retraining")
+
+
+def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
+    """Every recorded run's tables, concatenated: {"detection": ..., "retraining": ..., ...}; each row
+    carries the run's hash in column ``run``."""
+    store = store or Store()
+    tables: dict[str, list[pd.DataFrame]] = {}
+    for entry in sorted((store.root / "runs").glob("*/manifest.json")):
+        for name in TABLES:
+            if (entry.parent / f"{name}.csv").exists():
+                frame = pd.read_csv(entry.parent / f"{name}.csv")
+                tables.setdefault(name, []).append(frame.assign(run=entry.parent.name))
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in tables.items()}

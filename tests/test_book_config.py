@@ -1,0 +1,145 @@
+"""Fast checks of the book's configuration: TOC pages exist, params files match notebooks, the build
+is render-only and offline, citations resolve. Notebooks nobody has written yet are not checked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from layerinf import bookbuild
+from layerinf.config import PROFILES
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+EXECUTED = "book/_executed/"
+PRESENT = bookbuild.available_notebooks(ROOT)
+
+
+def test_toc_pages_exist_as_markdown_or_notebook_source() -> None:
+    assert TOC["format"] == "jb-book"
+    for docname in bookbuild.toc_files(TOC):
+        if docname.startswith(EXECUTED):
+            name = docname.removeprefix(EXECUTED)
+            assert name in bookbuild.NOTEBOOK_ORDER, f"{docname}: not a notebook the build executes"
+            if name in PRESENT:
+                assert (ROOT / "notebooks" / f"{name}.py").is_file()
+        else:
+            assert (ROOT / f"{docname}.md").is_file(), f"_toc.yml names {docname}, but {docname}.md is missing"
+
+
+def test_every_book_notebook_is_in_the_toc() -> None:
+    names = {d.removeprefix(EXECUTED) for d in bookbuild.toc_files(TOC) if d.startswith(EXECUTED)}
+    assert names == set(bookbuild.NOTEBOOK_ORDER)
+    assert bookbuild.NOTEBOOK_ORDER[-1] == "scorecard"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_params_files_match_parameters_cells(profile: str) -> None:
+    for name in PRESENT:
+        path = bookbuild.params_path(name, profile, ROOT)
+        assert path.is_file(), f"notebook {name} has no parameter file {path.relative_to(ROOT)}"
+        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        declared = set(bookbuild.parameter_names(ROOT / "notebooks" / f"{name}.py"))
+        assert "profile" in declared, f"notebooks/{name}.py: the parameters cell must declare profile (injected)"
+        assert set(params) - {"profile"} == declared - {"profile"}, f"{path.relative_to(ROOT)} vs parameters cell"
+        # load_params applies the same check and injects the profile
+        assert bookbuild.load_params(name, profile, ROOT)["profile"] == profile
+
+
+def test_no_stray_params_files() -> None:
+    for path in (ROOT / "notebooks" / "params").glob("*.yaml"):
+        name, profile = path.name.removesuffix(".yaml").rsplit(".", 1)
+        assert profile in PROFILES, f"{path.name}: unknown profile {profile!r}"
+        assert name in bookbuild.NOTEBOOK_ORDER, f"{path.name}: no notebook {name!r} in the book"
+
+
+def test_config_renders_only_and_loads_nothing_from_outside() -> None:
+    assert CONFIG["execute"]["execute_notebooks"] == "off"
+    assert CONFIG["only_build_toc_files"] is True
+    sphinx = CONFIG["sphinx"]["config"]
+    mathjax = sphinx["mathjax_path"]
+    assert "://" not in mathjax and not mathjax.startswith("/"), "mathjax_path must be a local relative path"
+    assert "book/_vendor" in sphinx["html_static_path"]
+    assert sphinx["nb_ipywidgets_js"] == {}
+    assert not (ROOT / "_static").exists(), "Jupyter Book 1 adds a <script> for every .js in a top-level _static/"
+    assert CONFIG["launch_buttons"].get("thebe") is False
+    assert not CONFIG["html"]["analytics"].get("google_analytics_id")
+    assert not CONFIG["html"]["analytics"].get("plausible_analytics_domain")
+    assert CONFIG["bibtex_bibfiles"] == ["book/references.bib"]
+    for pattern in ("notebooks", ".venv", "data", "_build", "bench", "artifacts"):
+        assert pattern in CONFIG["exclude_patterns"]
+
+
+def test_vendored_mathjax_path_matches_config() -> None:
+    rel = Path(CONFIG["sphinx"]["config"]["mathjax_path"])
+    assert bookbuild._MATHJAX_KEEP.match("package/es5/" + rel.relative_to("mathjax").as_posix())
+
+
+def test_cited_keys_exist_in_bibliography() -> None:
+    bib = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,\s]+),", bib, flags=re.MULTILINE))
+    assert len(keys) == len(re.findall(r"^@\w+\{", bib, flags=re.MULTILINE)), "duplicate or malformed bib keys"
+    cite = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
+    sources = list((ROOT / "book").glob("*.md")) + list((ROOT / "notebooks").glob("*.py"))
+    for path in sources:
+        for group in cite.findall(path.read_text(encoding="utf-8")):
+            for key in (k.strip() for k in group.split(",")):
+                assert key in keys, f"{path.relative_to(ROOT)} cites {key!r}, which is not in references.bib"
+
+
+def test_check_offline_flags_fetches_not_links(tmp_path: Path) -> None:
+    (tmp_path / "ok.html").write_text(
+        '<a href="https://example.org">x</a><link rel="canonical" href="https://example.org/x">'
+        '<script src="_static/a.js"></script><img src="x.png">',
+        encoding="utf-8",
+    )
+    bookbuild.check_offline(tmp_path)
+    (tmp_path / "bad.html").write_text(
+        '<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//fonts.example/f.css">'
+        '<img srcset="a.png 1x, https://img.example/b.png 2x"><iframe src="http://e.example"></iframe>'
+        '<style>@font-face { src: url("https://fonts.example/x.woff2") }</style>',
+        encoding="utf-8",
+    )
+    with pytest.raises(bookbuild.BookBuildError) as err:
+        bookbuild.check_offline(tmp_path)
+    for url in ("cdn.example", "//fonts.example/f.css", "img.example", "e.example", "x.woff2"):
+        assert url in str(err.value)
+
+
+def test_parameter_names_and_missing_only(tmp_path: Path) -> None:
+    nb = tmp_path / "notebooks" / "teaching.py"
+    nb.parent.mkdir()
+    nb.write_text(
+        '# %% [markdown]\n# # Title\n\n# %% tags=["parameters"]\nseed = 0\nn: int = 4\nprofile = "smoke"\n'
+        "\n# %%\nprint(seed)\n",
+        encoding="utf-8",
+    )
+    assert bookbuild.parameter_names(nb) == ["seed", "n", "profile"]
+    assert bookbuild.select_notebooks(None, tmp_path) == ["teaching"]
+    with pytest.raises(bookbuild.BookBuildError, match=r"c2_layers\.py does not exist"):
+        bookbuild.select_notebooks(["c2_layers"], tmp_path)
+    with pytest.raises(bookbuild.BookBuildError, match="not a book notebook"):
+        bookbuild.select_notebooks(["nope"], tmp_path)
+
+
+def test_prune_toc_drops_missing_pages(tmp_path: Path) -> None:
+    (tmp_path / "book").mkdir()
+    for page in ("intro", "background", "rerun", "related"):
+        (tmp_path / "book" / f"{page}.md").write_text(f"# {page}\n", encoding="utf-8")
+    pruned, missing = bookbuild.prune_toc(TOC, tmp_path)
+    assert set(missing) == {EXECUTED + n for n in bookbuild.NOTEBOOK_ORDER}
+    assert [p["caption"] for p in pruned["parts"]] == ["Background", "Use it"]
+
+
+def test_record_timing_keeps_other_entries(tmp_path: Path) -> None:
+    (tmp_path / "book" / "_executed").mkdir(parents=True)
+    bookbuild.record_timing("teaching", 1.23456, "smoke", tmp_path)
+    bookbuild.record_timing("c1_cancellation", 2.0, "default", tmp_path)
+    timings = yaml.safe_load((tmp_path / "book" / "_executed" / "timings.json").read_text(encoding="utf-8"))
+    assert set(timings) == {"teaching", "c1_cancellation"}
+    assert timings["teaching"]["seconds"] == 1.235 and timings["teaching"]["profile"] == "smoke"
+    assert timings["c1_cancellation"]["cores"] >= 1 and "timestamp" in timings["c1_cancellation"]
