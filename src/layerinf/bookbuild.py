@@ -212,8 +212,12 @@ def record_timing(name: str, seconds: float, profile: str, root: Path = ROOT) ->
     """Add or replace the entry of `name` in ``book/_executed/timings.json`` (written atomically)."""
     path = root / "book" / "_executed" / "timings.json"
     timings: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    import resource
+
     timings[name] = {
         "seconds": round(seconds, 3),
+        # kernels are child processes: the largest resident set of any kernel so far in this build
+        "max_kernel_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "profile": profile,
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count() or 1,
@@ -227,6 +231,12 @@ def execute_all(names: Sequence[str], profile: str, root: Path = ROOT) -> None:
     """Execute `names` in order with a progress line each; stop at the first failure."""
     if not names:
         print("== execute: no notebooks to run")
+    clock = root / "_build" / "book-start"  # written by `make book` before set-up
+    if clock.is_file():
+        setup = time.time() - float(clock.read_text().split()[0])
+        clock.unlink()  # a later direct run of this module must not reuse an old clock
+        record_timing("_setup", setup, profile, root)
+        print(f"== set-up took {setup:.0f} s", flush=True)
     for k, name in enumerate(names, 1):
         print(f"== execute [{k}/{len(names)}] {name} (profile {profile}) ...", flush=True)
         seconds = execute_notebook(name, profile, root)

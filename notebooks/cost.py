@@ -1,0 +1,126 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What it costs
+#
+# Measured times and memory of this build of the book, on the machine that built it. Nothing on
+# this page is typed in: the numbers come from the timing records of the build driver
+# (`book/_executed/timings.json`), from the compute times stored beside every cached artifact, and
+# from the benchmark results (`make bench`) when they exist.
+
+# %% tags=["parameters"]
+profile = "default"
+models = ["minilm"]
+tasks = ["rt", "spam"]
+seeds = [0, 1, 2]
+n_train = 500
+n_query = 100
+n_eval = 300
+noise_rate = 0.2
+methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
+retrain_methods = ["tracin"]
+retrain_groups = ["we", "block1", "block2", "block3", "block4", "cl"]
+retrain_aggregations = ["mean", "rank", "vote"]
+
+# %%
+import json
+import os
+import platform
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from layerinf import report
+from layerinf.experiments import run_grid, setup_grid
+
+# %%
+grid = run_grid(
+    profile, models, tasks, seeds,
+    setups=setup_grid(retrain_methods, retrain_groups, retrain_aggregations),
+    n_train=n_train, n_query=n_query, n_eval=n_eval, noise_rate=noise_rate, methods=tuple(methods),
+    progress=False,
+)
+timings_file = Path("book/_executed/timings.json")
+timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+machine = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "device": "cuda" if torch.cuda.is_available() else "cpu"}
+report.glue_all(machine, prefix="cost_")
+pd.Series(machine).to_frame("this build ran on")
+
+# %% [markdown]
+# ## The build, notebook by notebook
+#
+# Wall time of each executed notebook in this build (profile {glue:text}`cost_profile`), and the
+# largest resident memory of any notebook kernel so far. The first notebook that needs a run
+# computes it; the later ones read it from the artifact cache.
+
+# %%
+rows = [{"step": name, "seconds": t["seconds"], "max kernel RSS (MB)": t.get("max_kernel_rss_mb")}
+        for name, t in timings.items() if t.get("profile") == profile]
+build = pd.DataFrame(rows)
+build
+
+# %%
+setup_s = float(timings.get("_setup", {}).get("seconds", float("nan")))
+notebooks_s = float(build.loc[build.step != "_setup", "seconds"].sum()) if len(build) else float("nan")
+peak_mb = float(build["max kernel RSS (MB)"].max()) if len(build) else float("nan")
+report.glue_all({"profile": profile, "setup_s": setup_s, "notebooks_s": notebooks_s,
+                 "notebooks_min": notebooks_s / 60, "peak_mb": peak_mb}, prefix="cost_")
+
+# %% [markdown]
+# ## Where the compute goes
+#
+# Compute time of each pipeline stage, summed over the runs of the grid (recorded when each
+# artifact was computed, so it is the same on a re-render that only reads the cache).
+
+# %%
+t = grid.timings.copy()
+t["stage"] = t["stage"].str.split("/").str[0]
+per_stage = t.groupby("stage")["compute_seconds"].agg(["sum", "mean", "count"]).rename(
+    columns={"sum": "total (s)", "mean": "per item (s)", "count": "items"})
+per_stage.style.format({"total (s)": "{:.0f}", "per item (s)": "{:.1f}"})
+
+# %%
+total = float(t["compute_seconds"].sum())
+retrain = t[t.stage == "retrain"]["compute_seconds"]
+report.glue_all({"grid_compute_min": total / 60, "n_runs": len(grid.runs), "n_retrain": int(len(retrain)),
+                 "retrain_mean_s": float(retrain.mean()) if len(retrain) else float("nan")}, prefix="cost_")
+
+# %% [markdown]
+# ## Benchmarks
+#
+# Side-by-side measurements of the influence pipeline (`make bench`): our batched per-example
+# gradients against a batch-size-1 autograd loop, score products against the raw matrix-multiply
+# throughput, aggregation, and a peer tool on the same job.
+
+# %%
+bench_file = Path("bench/results.md")
+if bench_file.exists():
+    from IPython.display import Markdown, display
+
+    display(Markdown(bench_file.read_text()))
+else:
+    print("No benchmark results in this build: run `make bench` (about 15 minutes) and rebuild.")
+
+# %% [markdown]
+# ## Summary
+#
+# On this machine ({glue:text}`cost_cores` cores, {glue:text}`cost_cpu`), set-up took
+# {glue:text}`cost_setup_s:.0f` s and the notebooks before this page {glue:text}`cost_notebooks_min:.1f`
+# minutes; the grid's {glue:text}`cost_n_runs` runs cost {glue:text}`cost_grid_compute_min:.1f`
+# minutes of compute, of which {glue:text}`cost_n_retrain` retrainings took
+# {glue:text}`cost_retrain_mean_s:.1f` s each on average. The largest notebook kernel used
+# {glue:text}`cost_peak_mb:.0f` MB.
