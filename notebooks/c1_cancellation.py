@@ -29,14 +29,28 @@ profile = "default"
 models = ["minilm"]
 tasks = ["rt", "spam"]
 seeds = [0, 1, 2]
-n_train = 500
-n_query = 100
-n_eval = 300
+n_train = 250
+n_query = 80
+n_eval = 200
 noise_rate = 0.2
 methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
-retrain_methods = ["tracin"]
-retrain_groups = ["we", "block1", "block2", "block3", "block4", "cl"]
-retrain_aggregations = ["mean", "rank", "vote"]
+retrain_setups = [
+    "tracin/we/mean",
+    "tracin/we/vote",
+    "tracin/block1/mean",
+    "tracin/block1/vote",
+    "tracin/block2/mean",
+    "tracin/block2/vote",
+    "tracin/block3/mean",
+    "tracin/block3/vote",
+    "tracin/block4/mean",
+    "tracin/block4/vote",
+    "tracin/cl/mean",
+    "tracin/cl/vote",
+    "tracin/we/rank",
+    "tracin/block2/rank",
+    "tracin/cl/rank",
+]
 
 # %%
 import numpy as np
@@ -44,7 +58,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from layerinf import counterexample, plotting, report
-from layerinf.experiments import run_grid, setup_grid
+from layerinf.experiments import run_grid
 from layerinf.scores import group_label
 
 # %% [markdown]
@@ -84,7 +98,7 @@ fig = plotting.counterexample_sweep(counterexample.sweep(ce, np.linspace(0, 2, 9
 # %%
 grid = run_grid(
     profile, models, tasks, seeds,
-    setups=setup_grid(retrain_methods, retrain_groups, retrain_aggregations),
+    setups=retrain_setups,
     n_train=n_train, n_query=n_query, n_eval=n_eval, noise_rate=noise_rate, methods=tuple(methods),
 )
 n_layers = next(iter(grid.runs.values())).scores("tracin").n_layers
