@@ -29,6 +29,7 @@ data: $(STAMP)
 	$(BIN)/python -m layerinf.data prepare
 
 test: setup
+	$(BIN)/pip install -q -r requirements-ray.txt 2>&1 | $(PIPQUIET)
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

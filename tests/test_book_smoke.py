@@ -28,7 +28,10 @@ def test_smoke_book_builds(tmp_path):
     env = {**os.environ, "LAYERINF_ARTIFACTS": str(tmp_path / "artifacts"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "layerinf.bookbuild", "--profile", "smoke", "--root", str(copy)],
-        env=env, capture_output=True, text=True, timeout=1500,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "PARTIAL BOOK" not in proc.stdout, "a page of _toc.yml has no source"

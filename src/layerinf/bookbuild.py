@@ -167,7 +167,27 @@ def load_params(name: str, profile: str, root: Path = ROOT) -> dict[str, Any]:
     return {**params, "profile": profile}
 
 
-def execute_notebook(name: str, profile: str, root: Path = ROOT) -> float:
+def apply_overrides(name: str, params: dict[str, Any], overrides: dict[str, Any], root: Path = ROOT) -> dict[str, Any]:
+    """`params` with `overrides` applied to the parameters this notebook declares (others are skipped:
+    e.g. ``models`` does not exist in the teaching chapter)."""
+    declared = set(parameter_names(root / "notebooks" / f"{name}.py"))
+    return {**params, **{k: v for k, v in overrides.items() if k in declared}}
+
+
+def parse_overrides(models: Sequence[str] | None, sets: Sequence[str] | None) -> dict[str, Any]:
+    """``--model`` values and ``--set name=value`` pairs (values parsed as YAML) as one mapping."""
+    out: dict[str, Any] = {}
+    if models:
+        out["models"] = [str(Path(m).resolve()) if Path(m).expanduser().is_dir() else m for m in models]
+    for item in sets or ():
+        if "=" not in item:
+            raise BookBuildError(f"--set {item!r} must be name=value, e.g. --set seeds=[0,1]")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def execute_notebook(name: str, profile: str, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> float:
     """Convert ``notebooks/<name>.py`` to ipynb and execute it into ``book/_executed/<name>.ipynb``.
 
     Returns the wall time in seconds. On failure the partial output is moved to
@@ -177,7 +197,7 @@ def execute_notebook(name: str, profile: str, root: Path = ROOT) -> float:
     import nbformat
     import papermill
 
-    params = load_params(name, profile, root)
+    params = apply_overrides(name, load_params(name, profile, root), overrides or {}, root)
     out_dir = root / "book" / "_executed"
     out_dir.mkdir(parents=True, exist_ok=True)  # papermill does not create it
     output = out_dir / f"{name}.ipynb"
@@ -227,7 +247,7 @@ def record_timing(name: str, seconds: float, profile: str, root: Path = ROOT) ->
     tmp.replace(path)
 
 
-def execute_all(names: Sequence[str], profile: str, root: Path = ROOT) -> None:
+def execute_all(names: Sequence[str], profile: str, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> None:
     """Execute `names` in order with a progress line each; stop at the first failure."""
     if not names:
         print("== execute: no notebooks to run")
@@ -239,7 +259,7 @@ def execute_all(names: Sequence[str], profile: str, root: Path = ROOT) -> None:
         print(f"== set-up took {setup:.0f} s", flush=True)
     for k, name in enumerate(names, 1):
         print(f"== execute [{k}/{len(names)}] {name} (profile {profile}) ...", flush=True)
-        seconds = execute_notebook(name, profile, root)
+        seconds = execute_notebook(name, profile, root, overrides)
         record_timing(name, seconds, profile, root)
         print(f"   {name}: done in {seconds:.1f} s", flush=True)
 
@@ -517,6 +537,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="execute only these notebooks")
     parser.add_argument("--no-execute", action="store_true", help="render the already executed notebooks")
     parser.add_argument(
+        "--model",
+        nargs="+",
+        metavar="M",
+        help="run the claim notebooks with these models "
+        "(named model, Hugging Face id or local directory) instead of the profile's",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a notebook parameter (YAML value), e.g. --set seeds=[0,1] --set n_train=400; repeatable",
+    )
+    parser.add_argument(
         "--screenshots",
         nargs="*",
         metavar="PAGE",
@@ -530,8 +563,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         allowed("profile", args.profile, PROFILES)
         vendor_mathjax(root)
         names = select_notebooks(args.only, root)
+        overrides = parse_overrides(args.model, args.set)
+        declared = {p for n in names for p in parameter_names(root / "notebooks" / f"{n}.py")}
+        unknown = sorted(set(overrides) - declared)
+        if unknown:
+            raise BookBuildError(f"--set {unknown}: no notebook has such a parameter; known: {sorted(declared)}")
         if not args.no_execute:
-            execute_all(names, args.profile, root)
+            execute_all(names, args.profile, root, overrides)
         warn_mixed_profiles(root)
         html_dir = build_html(root)
         check_offline(html_dir)

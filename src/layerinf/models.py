@@ -4,6 +4,12 @@ A model here is always a sequence classifier with LoRA adapters on the query and
 of every transformer layer, a fully trainable classification head, and (by default) a frozen word
 embedding. `module_map` names every trainable tensor the way the rest of the package does
 (``layer3.query.lora_A``, ``we``, ``cl.classifier.weight``) — see CONTRIBUTING.md.
+
+Architectures: the query/value projections are found by name (BERT/RoBERTa ``query``/``value``,
+DeBERTa-v2 ``query_proj``/``value_proj``, DistilBERT ``q_lin``/``v_lin``, Llama/Mistral/Qwen2
+``q_proj``/``v_proj``). GPT-2 computes query, key and value with one fused ``c_attn`` projection;
+`split_fused_qkv` rewrites it, before LoRA is attached, into three separate projections so that the
+LoRA adapters sit on the query and the value projection alone, as for every other architecture.
 """
 
 from __future__ import annotations
@@ -170,6 +176,7 @@ def load_model(cfg: RunConfig, num_labels: int, tokenizer, device: torch.device 
         finally:
             hf_logging.set_verbosity(verbosity)
     base.config.pad_token_id = tokenizer.pad_token_id
+    split_fused_qkv(base)
     targets = lora_targets(base)
     torch.manual_seed(cfg.seed)
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets)
@@ -182,6 +189,56 @@ def load_model(cfg: RunConfig, num_labels: int, tokenizer, device: torch.device 
             param.requires_grad_(True)
     model.get_input_embeddings().weight.requires_grad_(cfg.train_embeddings)
     return model.to(device=device, dtype=dtype).train()
+
+
+class FusedQKV(nn.Module):
+    """GPT-2's fused ``c_attn`` as three separate projections whose outputs are concatenated.
+
+    GPT-2 computes ``[q | k | v] = x @ W + b`` with one `transformers.pytorch_utils.Conv1D`
+    (W: [hidden, 3·hidden], in × out). LoRA on that fused tensor would adapt query, key and value
+    together; calling it "query" or "value" would be false. Split into ``q_proj``, ``k_proj`` and
+    ``v_proj`` (`nn.Linear`, weights copied from the column blocks of W), the layer computes the same
+    function (up to float rounding: three products instead of one) and LoRA adapts W_q and W_v only —
+    the paper's setting, with the same module names and types as every other architecture.
+    """
+
+    def __init__(self, fused: nn.Module) -> None:
+        super().__init__()
+        hidden, out = fused.weight.shape
+        if out != 3 * hidden:
+            raise ConfigError(f"fused attention projection of shape {tuple(fused.weight.shape)} is not [h, 3h]")
+        for i, name in enumerate(("q_proj", "k_proj", "v_proj")):
+            # Built on the meta device so that no random initialisation consumes the seeded RNG.
+            linear = nn.Linear(hidden, hidden, bias=fused.bias is not None, device="meta")
+            cols = slice(i * hidden, (i + 1) * hidden)
+            linear.weight = nn.Parameter(fused.weight.detach()[:, cols].t().clone(), requires_grad=False)
+            if fused.bias is not None:
+                linear.bias = nn.Parameter(fused.bias.detach()[cols].clone(), requires_grad=False)
+            setattr(self, name, linear)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[..., hidden] -> [..., 3·hidden], laid out as q | k | v like the fused projection."""
+        return torch.cat([self.q_proj(x), self.k_proj(x), self.v_proj(x)], dim=-1)
+
+
+def split_fused_qkv(model: nn.Module) -> int:
+    """Replace every GPT-2-style fused self-attention ``c_attn`` by a `FusedQKV`; returns how many.
+
+    Only self-attention is rewritten (cross-attention's ``c_attn`` holds key and value only and has
+    no query). Models without fused projections are left untouched.
+    """
+    from transformers.pytorch_utils import Conv1D
+
+    done = 0
+    for name, module in list(model.named_modules()):
+        fused = getattr(module, "c_attn", None)
+        if not isinstance(fused, Conv1D) or getattr(module, "is_cross_attention", False):
+            continue
+        if not _LAYER_RE.search("." + name + "."):
+            continue
+        module.c_attn = FusedQKV(fused)
+        done += 1
+    return done
 
 
 def lora_targets(model: nn.Module) -> list[str]:
@@ -198,7 +255,8 @@ def lora_targets(model: nn.Module) -> list[str]:
         kinds = sorted({type(m).__name__ for m in model.modules()})[:12]
         raise ConfigError(
             f"no query/value projection ({', '.join(suffixes)}) found in {type(model).__name__}; "
-            "supported: BERT/RoBERTa/DeBERTa/DistilBERT/Llama/Mistral/Qwen2-style attention "
+            "supported: BERT/RoBERTa/DeBERTa/DistilBERT/Llama/Mistral/Qwen2-style attention, and GPT-2 "
+            "after split_fused_qkv "
             f"(module types seen: {kinds})"
         )
     return found
