@@ -143,3 +143,19 @@ def test_record_timing_keeps_other_entries(tmp_path: Path) -> None:
     assert set(timings) == {"teaching", "c1_cancellation"}
     assert timings["teaching"]["seconds"] == 1.235 and timings["teaching"]["profile"] == "smoke"
     assert timings["c1_cancellation"]["cores"] >= 1 and "timestamp" in timings["c1_cancellation"]
+
+
+def test_model_and_set_overrides_reach_only_declared_parameters(tmp_path):
+    from layerinf import bookbuild
+
+    model_dir = tmp_path / "my-model"
+    model_dir.mkdir()
+    over = bookbuild.parse_overrides([str(model_dir)], ["seeds=[0, 1]", "n_train=400"])
+    assert over == {"models": [str(model_dir.resolve())], "seeds": [0, 1], "n_train": 400}
+    params = bookbuild.load_params("c1_cancellation", "smoke")
+    merged = bookbuild.apply_overrides("c1_cancellation", params, over)
+    assert merged["models"] == [str(model_dir.resolve())] and merged["n_train"] == 400
+    # the teaching chapter has no `models` parameter: the override is not injected there
+    assert "models" not in bookbuild.apply_overrides("teaching", bookbuild.load_params("teaching", "smoke"), over)
+    with pytest.raises(bookbuild.BookBuildError, match="name=value"):
+        bookbuild.parse_overrides(None, ["seeds"])
