@@ -26,7 +26,7 @@
 # %% tags=["parameters"]
 profile = "default"
 models = ["minilm"]
-tasks = ["rt", "spam"]
+tasks = ["spam", "bbc"]
 seeds = [0, 1, 2]
 n_train = 250
 n_query = 80
@@ -35,23 +35,18 @@ noise_rate = 0.2
 methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
 retrain_setups = [
     "tracin/we/mean",
-    "tracin/we/vote",
-    "tracin/block1/mean",
-    "tracin/block1/vote",
     "tracin/block2/mean",
-    "tracin/block2/vote",
     "tracin/block3/mean",
-    "tracin/block3/vote",
-    "tracin/block4/mean",
-    "tracin/block4/vote",
     "tracin/cl/mean",
-    "tracin/cl/vote",
     "tracin/we/rank",
+    "tracin/we/vote",
     "tracin/block2/rank",
+    "tracin/block2/vote",
     "tracin/cl/rank",
+    "tracin/cl/vote",
 ]
 llm_models = ["smollm2"]
-llm_tasks = ["rt"]
+llm_tasks = ["spam"]
 llm_seeds = [0]
 llm_n_train = 120
 llm_n_query = 40

@@ -32,6 +32,10 @@ class CacheMismatch(RuntimeError):
     """A cached artifact was made with another configuration than the one asked for."""
 
 
+class _Unreadable(Exception):
+    """An entry's config.json cannot be read (truncated or garbled): the entry is corrupted."""
+
+
 def artifacts_root() -> Path:
     """Where caches and artifacts live: ``$LAYERINF_ARTIFACTS`` or ``<repo>/artifacts``."""
     env = os.environ.get("LAYERINF_ARTIFACTS")
@@ -65,7 +69,14 @@ class Store:
         return self.root / stage / key_hash(stage, version, config)
 
     def _check_config(self, entry: Path, config: dict[str, Any]) -> None:
-        stored = json.loads((entry / "config.json").read_text())
+        """Raise `CacheMismatch` if the entry's config.json differs from `config`; `_Unreadable` if it
+        cannot be read (a truncated or garbled file: the entry is then treated as corrupted)."""
+        try:
+            stored = json.loads((entry / "config.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise _Unreadable(str(err)) from err
+        if not isinstance(stored, dict):
+            raise _Unreadable(f"{entry / 'config.json'} does not hold a JSON object")
         if stored != _canonical(config):
             diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != _canonical(config).get(k))
             raise CacheMismatch(
@@ -79,16 +90,26 @@ class Store:
         manifest = entry / "manifest.json"
         if not manifest.exists():
             return None
-        self._check_config(entry, config)
         try:
-            files = json.loads(manifest.read_text())["files"]
-            intact = all((entry / name).exists() and _sha256(entry / name) == digest for name, digest in files.items())
-        except (json.JSONDecodeError, KeyError, OSError):
+            self._check_config(entry, config)
+            intact = self.verify(entry)
+        except _Unreadable:
             intact = False
         if not intact:
             shutil.rmtree(entry, ignore_errors=True)
             return None
         return entry
+
+    @staticmethod
+    def verify(entry: Path) -> bool:
+        """True if every file listed in the entry's manifest exists with its recorded sha256."""
+        try:
+            files = json.loads((entry / "manifest.json").read_text())["files"]
+            return isinstance(files, dict) and all(
+                (entry / name).is_file() and _sha256(entry / name) == digest for name, digest in files.items()
+            )
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+            return False
 
     def cached(self, stage: str, config: dict[str, Any], version: int, compute: Callable[[Path], None]) -> Path:
         """Load the entry, or run `compute(tmpdir)` (which writes the files) and publish it atomically."""
@@ -98,6 +119,10 @@ class Store:
             found = self.load(stage, config, version)
             if found is not None:
                 return found
+            # Temporary directories of this entry left by a killed process (we hold the entry's lock,
+            # so no live process is writing one).
+            for stale in entry.parent.glob(f"{entry.name}.tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
             tmp = entry.with_name(f"{entry.name}.tmp-{uuid.uuid4().hex[:8]}")
             tmp.mkdir()
             try:
@@ -128,8 +153,11 @@ class Store:
         """A directory for a resumable stage: created with its config.json, or checked against it."""
         entry = self.path(stage, config, version)
         if (entry / "config.json").exists():
-            self._check_config(entry, config)
-            return entry
+            try:
+                self._check_config(entry, config)
+                return entry
+            except _Unreadable:  # garbled config.json: what the directory holds is unknown, start over
+                shutil.rmtree(entry, ignore_errors=True)
         entry.mkdir(parents=True, exist_ok=True)
         tmp = entry / f"config.json.tmp-{uuid.uuid4().hex[:8]}"
         tmp.write_text(json.dumps(_canonical(config), indent=1, sort_keys=True))

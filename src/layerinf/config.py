@@ -11,6 +11,8 @@ before importing anything expensive.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,9 +45,9 @@ def allowed(name: str, value: object, choices: tuple[str, ...] | list[str]) -> N
 
 def check_task(task: str) -> None:
     """Task names: the offline tasks, or ``glue/<name>`` for the paper's 8 GLUE tasks."""
-    if task in OFFLINE_TASKS:
+    if isinstance(task, str) and task in OFFLINE_TASKS:
         return
-    if task.startswith("glue/") and task[5:] in GLUE_TASKS:
+    if isinstance(task, str) and task.startswith("glue/") and task[5:] in GLUE_TASKS:
         return
     choices = list(OFFLINE_TASKS) + [f"glue/{t}" for t in GLUE_TASKS]
     raise ConfigError(f"task={task!r} is not allowed; choose one of: {', '.join(choices)}")
@@ -53,13 +55,14 @@ def check_task(task: str) -> None:
 
 def check_group(group: str) -> None:
     """Layer-group names: the fixed groups, ``layer{i}`` or ``type:{module type}``."""
-    if group in FIXED_GROUPS:
-        return
-    if group.startswith("layer") and group[5:].isdigit():
-        return
     types = ("query_A", "query_B", "value_A", "value_B", "we", "cl")
-    if group.startswith("type:") and group[5:] in types:
-        return
+    if isinstance(group, str):
+        if group in FIXED_GROUPS:
+            return
+        if group.startswith("layer") and group[5:].isdigit():
+            return
+        if group.startswith("type:") and group[5:] in types:
+            return
     raise ConfigError(
         f"group={group!r} is not allowed; choose one of: {', '.join(FIXED_GROUPS)}, layer<i>, type:<{'|'.join(types)}>"
     )
@@ -95,35 +98,48 @@ class RunConfig:
     dtype: str = _help("float32, float64 or bfloat16 (bfloat16 only on CUDA)", "float32")
 
     def __post_init__(self) -> None:
-        # Normalise sequences to tuples (YAML and the CLI give lists) before validating.
-        object.__setattr__(self, "methods", tuple(self.methods))
+        # Normalise before validating: sequences to tuples (YAML and the CLI give lists), NumPy
+        # scalars to Python numbers (a cache key must not depend on where a number came from).
+        if isinstance(self.methods, str):
+            raise ConfigError(f"methods={self.methods!r} must be a list of names, e.g. methods=[{self.methods!r}]")
+        try:
+            object.__setattr__(self, "methods", tuple(self.methods))
+        except TypeError:
+            raise ConfigError(f"methods={self.methods!r} must be a list of: {', '.join(METHODS)}") from None
+        for name, kind in _FIELD_KINDS.items():
+            object.__setattr__(self, name, _coerce(name, getattr(self, name), kind))
         if not isinstance(self.model, str) or not self.model.strip():
             raise ConfigError(f"model={self.model!r} must be a non-empty name, Hugging Face id or path")
         check_task(self.task)
         for name in ("seed",):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+            if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be an integer >= 0")
         for name in ("n_train", "n_query", "n_eval", "max_length", "lora_r", "epochs", "batch_size", "grad_batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if value < 1:
                 raise ConfigError(f"{name}={value!r} must be an integer >= 1")
         if self.n_train < 4:
             raise ConfigError(f"n_train={self.n_train} must be at least 4 (two per class)")
         if not 0.0 <= self.noise_rate < 1.0:
             raise ConfigError(f"noise_rate={self.noise_rate!r} must be in [0, 1)")
-        for name in ("removal_frac", "vote_k_frac"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ConfigError(f"{name}={value!r} must be in (0, 1]")
+        if not 0.0 < self.vote_k_frac <= 1.0:
+            raise ConfigError(f"vote_k_frac={self.vote_k_frac!r} must be in (0, 1]")
+        if not 0.0 < self.removal_frac < 1.0:
+            raise ConfigError(f"removal_frac={self.removal_frac!r} must be in (0, 1)")
+        if round(self.removal_frac * self.n_train) >= self.n_train:
+            raise ConfigError(
+                f"removal_frac={self.removal_frac!r} would remove all n_train={self.n_train} examples "
+                "before retraining; at least one must be kept"
+            )
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ConfigError(f"lora_dropout={self.lora_dropout!r} must be in [0, 1)")
         if not 0.0 <= self.warmup_frac < 1.0:
             raise ConfigError(f"warmup_frac={self.warmup_frac!r} must be in [0, 1)")
         for name in ("lr", "lora_alpha", "datainf_lambda"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be > 0")
-        if self.weight_decay < 0:
-            raise ConfigError(f"weight_decay={self.weight_decay!r} must be >= 0")
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be a finite number > 0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"weight_decay={self.weight_decay!r} must be a finite number >= 0")
         if not self.methods:
             raise ConfigError("methods=() is empty; choose at least one of: " + ", ".join(METHODS))
         for method in self.methods:
@@ -131,7 +147,9 @@ class RunConfig:
         if len(set(self.methods)) != len(self.methods):
             raise ConfigError(f"methods={self.methods!r} lists a method twice")
         dev = self.device
-        if not (dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        if not isinstance(dev, str) or not (
+            dev in ("auto", "cpu", "cuda", "mps") or (dev.startswith("cuda:") and dev[5:].isdigit())
+        ):
             raise ConfigError(f"device={dev!r} is not allowed; choose auto, cpu, cuda, cuda:<i> or mps")
         allowed("dtype", self.dtype, ("float32", "float64", "bfloat16"))
 
@@ -163,6 +181,51 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s) {sorted(unknown)}; known: {field_names()}")
         return cls(**data)
+
+
+#: The type of every non-string field: "int" (integers, not bools), "float" (real numbers), "bool".
+#: Checked and normalised to the Python type in `RunConfig.__post_init__`.
+_FIELD_KINDS: dict[str, str] = {
+    **dict.fromkeys(
+        ("seed", "n_train", "n_query", "n_eval", "max_length", "lora_r", "epochs", "batch_size", "grad_batch_size"),
+        "int",
+    ),
+    **dict.fromkeys(
+        (
+            "noise_rate",
+            "lora_alpha",
+            "lora_dropout",
+            "lr",
+            "weight_decay",
+            "warmup_frac",
+            "datainf_lambda",
+            "removal_frac",
+            "vote_k_frac",
+        ),
+        "float",
+    ),
+    "train_embeddings": "bool",
+}
+
+
+def _coerce(name: str, value: Any, kind: str) -> Any:
+    """`value` as a Python int / finite float / bool, or `ConfigError` naming the field."""
+    # Duck-typed on purpose: NumPy scalars (np.int64, np.float32, np.bool_) are accepted, strings and
+    # bools-for-numbers are not. NumPy is not imported here (see the module docstring).
+    is_bool = isinstance(value, bool) or type(value).__name__ in ("bool", "bool_")
+    if kind == "bool":
+        if not is_bool:
+            raise ConfigError(f"{name}={value!r} must be True or False")
+        return bool(value)
+    if is_bool or isinstance(value, (str, bytes)):
+        raise ConfigError(f"{name}={value!r} must be {'an integer' if kind == 'int' else 'a number'}")
+    if kind == "int":
+        if not isinstance(value, numbers.Integral):
+            raise ConfigError(f"{name}={value!r} must be an integer")
+        return int(value)
+    if not isinstance(value, numbers.Real):
+        raise ConfigError(f"{name}={value!r} must be a number")
+    return float(value)  # NaN and inf fail the range checks of __post_init__
 
 
 def field_names() -> list[str]:
@@ -197,12 +260,15 @@ def preset(profile: str, **overrides: Any) -> RunConfig:
     - ``paper``: the paper's GPU-scale setup (train ≤ 4,500, query/eval 500, length 128, 10 epochs).
     """
     allowed("profile", profile, PROFILES)
+    unknown = set(overrides) - set(field_names())
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {sorted(unknown)}; known: {', '.join(field_names())}")
     base: dict[str, Any]
     if profile == "smoke":
         base = dict(model="tiny", n_train=160, n_query=24, n_eval=64, max_length=32, epochs=2, batch_size=16, lr=1e-3)
     elif profile == "default":
         base = dict(
-            model="minilm", n_train=1000, n_query=200, n_eval=500, max_length=32, epochs=3, batch_size=16, lr=1e-3
+            model="minilm", n_train=1000, n_query=200, n_eval=500, max_length=32, epochs=3, batch_size=16, lr=3e-3
         )
     else:
         base = dict(

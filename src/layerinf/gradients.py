@@ -8,17 +8,22 @@ example is kept sparse: the ids of its tokens and dL/d(embedding output) summed 
 materialising it densely would cost vocabulary × hidden floats per example.
 
 Results are written chunk by chunk to an on-disk store (safetensors, atomic rename), so a killed
-run resumes from the last finished chunk.
+run resumes from the last finished chunk. Each chunk records which examples it holds and a sha256 of
+its arrays; a chunk that does not match (truncated, flipped bytes, other chunking) is recomputed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
+from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 from torch import nn
 from tqdm import tqdm
@@ -245,45 +250,70 @@ def collect(
     """Per-example gradients of every module for all examples of `enc`, at the model's current weights.
 
     With `store`, each chunk of `CHUNK_EXAMPLES` examples is saved as ``chunk_<k>.safetensors``
-    (written to a temporary name, then renamed) and reused if present: an interrupted collection
-    resumes where it stopped.
+    (written to a temporary name, then renamed) and reused if present and intact: an interrupted
+    collection resumes where it stopped. A lock (``<store>.lock``) lets one process at a time work on
+    a store; a second one waits, then reads the chunks the first wrote.
     """
     was_training = model.training
     model.eval()
     n = len(enc)
     starts = list(range(0, n, CHUNK_EXAMPLES))
     chunks: list[dict[str, np.ndarray]] = []
-    if store is not None:
-        store.mkdir(parents=True, exist_ok=True)
+    lock = nullcontext() if store is None else FileLock(str(store) + ".lock")
     bar = tqdm(total=n, desc=desc, disable=not progress, leave=False, unit="ex")
     try:
-        for k, start in enumerate(starts):
-            index = np.arange(start, min(n, start + CHUNK_EXAMPLES))
-            path = None if store is None else store / f"chunk_{k:05d}.safetensors"
-            arrays = _read_chunk(path, len(index))
-            if arrays is None:
-                arrays = _chunk_arrays(model, mm, enc, index, pad_id, batch_size, with_we)
-                if path is not None:
-                    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-                    save_file(arrays, str(tmp), metadata={"examples": str(len(index))})
-                    os.replace(tmp, path)
-            chunks.append(arrays)
-            bar.update(len(index))
+        with lock:
+            if store is not None:
+                store.mkdir(parents=True, exist_ok=True)
+                for stale in store.glob("chunk_*.safetensors.tmp*"):  # left by a killed process
+                    stale.unlink(missing_ok=True)
+            for k, start in enumerate(starts):
+                index = np.arange(start, min(n, start + CHUNK_EXAMPLES))
+                path = None if store is None else store / f"chunk_{k:05d}.safetensors"
+                arrays = _read_chunk(path, start, len(index))
+                if arrays is None:
+                    arrays = _chunk_arrays(model, mm, enc, index, pad_id, batch_size, with_we)
+                    if path is not None:
+                        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+                        meta = {"examples": str(len(index)), "start": str(start), "sha256": _digest(arrays)}
+                        save_file(arrays, str(tmp), metadata=meta)
+                        os.replace(tmp, path)
+                chunks.append(arrays)
+                bar.update(len(index))
     finally:
         bar.close()
         model.train(was_training)
     return _assemble(chunks, mm, enc, with_we)
 
 
-def _read_chunk(path: Path | None, expected: int) -> dict[str, np.ndarray] | None:
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 of a chunk's arrays: names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _read_chunk(path: Path | None, start: int, expected: int) -> dict[str, np.ndarray] | None:
+    """The chunk's arrays if the file holds examples start..start+expected-1 and its arrays match the
+    recorded sha256; otherwise None (and the file is removed). Chunks written before the sha256 was
+    recorded are checked for their size only."""
     if path is None or not path.exists():
         return None
     try:
+        with safe_open(str(path), framework="np") as fh:
+            meta = fh.metadata() or {}
         arrays = load_file(str(path))
-    except Exception:
-        path.unlink(missing_ok=True)
-        return None
-    if len(arrays.get("losses", ())) != expected:
+        ok = len(arrays.get("losses", ())) == expected and meta.get("examples") == str(expected)
+        if ok and "start" in meta:
+            ok = meta["start"] == str(start)
+        if ok and "sha256" in meta:
+            ok = meta["sha256"] == _digest(arrays)
+    except Exception:  # unreadable: truncated header, garbage, ...
+        ok = False
+    if not ok:
         path.unlink(missing_ok=True)
         return None
     return arrays

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,16 @@ from safetensors.torch import load_file, save_file
 
 from layerinf import aggregation, metrics
 from layerinf.cache import Store, write_json
-from layerinf.config import AGGREGATIONS, FIXED_GROUPS, STAGE_FIELDS, ConfigError, RunConfig, allowed, check_group
+from layerinf.config import (
+    AGGREGATIONS,
+    FIXED_GROUPS,
+    STAGE_FIELDS,
+    WE_ONLY_METHODS,
+    ConfigError,
+    RunConfig,
+    allowed,
+    check_group,
+)
 from layerinf.data import Splits, make_splits
 from layerinf.encoding import Encoded, encode
 from layerinf.gradients import Gradients, collect
@@ -34,7 +44,10 @@ from layerinf.scores import ModuleScores, group_mask
 from layerinf.train import TrainResult, fit
 
 #: Bump a stage's version when its code changes what it computes: old cache entries are then unused.
-VERSIONS = {"finetune": 1, "gradients": 1, "influence": 1, "retrain": 1, "runs": 1}
+#: Downstream keys do not include upstream versions: bumping finetune must bump every later stage.
+#: retrain 2: dropout seeded per retraining (before, it continued the generator of the process, so a
+#: retraining depended on which stages had run before it in that process, e.g. after a resume).
+VERSIONS = {"finetune": 1, "gradients": 1, "influence": 1, "retrain": 2, "runs": 2}
 
 
 @dataclass(frozen=True)
@@ -109,9 +122,19 @@ class Pipeline:
         self.timings["load"] = time.perf_counter() - t0
 
     def key(self, stage: str, **extra: object) -> dict:
-        return {**self.cfg.subset(STAGE_FIELDS[stage]), **extra}
+        # Downstream stages also carry the versions of the stages they read from, so changing how
+        # fine-tuning or gradients are computed never serves their old results to a later stage.
+        upstream = {
+            "finetune": (),
+            "gradients": ("finetune",),
+            "influence": ("finetune", "gradients"),
+            "retrain": ("finetune",),
+        }[stage]
+        return {**self.cfg.subset(STAGE_FIELDS[stage]), **extra, **{f"v_{u}": VERSIONS[u] for u in upstream}}
 
-    def _fit(self, train: Encoded, init: dict[str, torch.Tensor] | None, desc: str) -> TrainResult:
+    def _fit(
+        self, train: Encoded, init: dict[str, torch.Tensor] | None, desc: str, torch_seed: int | None = None
+    ) -> TrainResult:
         return fit(
             self.model,
             train,
@@ -120,6 +143,7 @@ class Pipeline:
             self.cfg,
             self.pad_id,
             init_state=init,
+            torch_seed=torch_seed,
             desc=desc,
             progress=self.progress,
         )
@@ -192,7 +216,9 @@ class Pipeline:
 
         def compute(out: Path) -> None:
             keep = np.setdiff1d(np.arange(len(self.enc["train"])), removed)
-            result = self._fit(self.enc["train"].subset(keep), init, f"retrain {label}")
+            # Seeded: the same removal gives the same model whether or not other stages ran before
+            # in this process (fine-tuning computed or read from the cache, a resumed run, ...).
+            result = self._fit(self.enc["train"].subset(keep), init, f"retrain {label}", torch_seed=self.cfg.seed)
             write_json(
                 out / "result.json",
                 {**result.summary(), "best_epoch": result.best_epoch, "epochs": [vars(h) for h in result.history]},
@@ -282,6 +308,16 @@ def run(
     setups: the (method, group, aggregation) triples whose lowest-scored examples are removed and
     the model retrained; baselines: any of random, oracle, none. Both may be empty (no retraining).
     """
+    groups, aggregations, baselines, setups = (
+        _names("groups", groups),
+        _names("aggregations", aggregations),
+        _names("baselines", baselines),
+        _names("setups", setups),
+    )
+    if not groups:
+        raise ConfigError(f"groups=() is empty; choose at least one of: {', '.join(FIXED_GROUPS)}, layer<i>, type:<t>")
+    if not aggregations:
+        raise ConfigError(f"aggregations=() is empty; choose at least one of: {', '.join(AGGREGATIONS)}")
     for group in groups:
         check_group(group)
     for how in aggregations:
@@ -289,9 +325,16 @@ def run(
     for b in baselines:
         allowed("baselines", b, BASELINES)
     for s in setups:
+        if not isinstance(s, Setup):
+            raise ConfigError(f"setups: {s!r} is not a Setup(method, group, aggregation)")
         allowed("setup method", s.method, cfg.methods)
         check_group(s.group)
         allowed("setup aggregation", s.aggregation, AGGREGATIONS)
+        if s.method in WE_ONLY_METHODS and s.group not in ("we", "all", "type:we"):
+            raise ConfigError(
+                f"setup {s.name!r}: method {s.method!r} scores the word embedding only; "
+                "its group must be one of: we, all, type:we"
+            )
     pipe = Pipeline(cfg, store, progress)
     for s in setups:  # before any training: a setup must select at least one module of this model
         if not group_mask(pipe.mm.infos, pipe.mm.n_layers, s.group).any():
@@ -360,6 +403,13 @@ def run(
     return result
 
 
+def _names(name: str, values: Sequence) -> tuple:
+    """`values` as a tuple; a bare string (``groups="all"``) is refused rather than split into letters."""
+    if isinstance(values, str):
+        raise ConfigError(f"{name}={values!r} must be a list, e.g. {name}=[{values!r}]")
+    return tuple(values)
+
+
 def record_key(cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str]) -> dict:
     """The cache key of a run's recorded tables (``runs/<hash>/``)."""
     return {**cfg.to_dict(), "setups": [s.name for s in setups], "baselines": list(baselines)}
@@ -382,10 +432,27 @@ TABLES = ("finetune", "detection", "cancellation", "retraining")
 
 def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
     """Every recorded run's tables, concatenated: {"detection": ..., "retraining": ..., ...}; each row
-    carries the run's hash in column ``run``."""
+    carries the run's hash in column ``run``.
+
+    Records of an older ``VERSIONS["runs"]`` are stale (made by code that computed something else)
+    and left out; a record whose files do not match its checksums is left out with a warning."""
     store = store or Store()
     tables: dict[str, list[pd.DataFrame]] = {}
     for entry in sorted((store.root / "runs").glob("*/manifest.json")):
+        try:
+            version = json.loads(entry.read_text()).get("version")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            version = None  # unreadable: reported as corrupted below
+        if version is not None and version != VERSIONS["runs"]:
+            continue
+        if version is None or not Store.verify(entry.parent):
+            warnings.warn(
+                f"run record {entry.parent} is corrupted (checksum mismatch) and was skipped; "
+                "re-run that configuration to write it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
         for name in TABLES:
             if (entry.parent / f"{name}.csv").exists():
                 frame = pd.read_csv(entry.parent / f"{name}.csv")

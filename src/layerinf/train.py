@@ -87,6 +87,7 @@ def fit(
     pad_id: int,
     *,
     init_state: dict[str, torch.Tensor] | None = None,
+    torch_seed: int | None = None,
     desc: str = "fine-tune",
     progress: bool = True,
 ) -> TrainResult:
@@ -94,10 +95,14 @@ def fit(
 
     `init_state` (trainable tensors) is loaded first when given: retraining starts from exactly the
     initial weights and LoRA initialisation of the original fine-tuning. The data order depends only
-    on `cfg.seed` and the size of `train`.
+    on `cfg.seed` and the size of `train`. `torch_seed` seeds torch's global generator first, so the
+    dropout masks do not depend on what ran earlier in the process (without it they continue from
+    the generator's current state).
     """
     if init_state is not None:
         load_trainable_state(model, init_state)
+    if torch_seed is not None:
+        torch.manual_seed(torch_seed)
     device = next(model.parameters()).device
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
