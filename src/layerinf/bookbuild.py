@@ -231,6 +231,7 @@ def execute_notebook(name: str, profile: str, root: Path = ROOT, overrides: dict
 def record_timing(name: str, seconds: float, profile: str, root: Path = ROOT) -> None:
     """Add or replace the entry of `name` in ``book/_executed/timings.json`` (written atomically)."""
     path = root / "book" / "_executed" / "timings.json"
+    path.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no executed notebooks yet
     timings: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     import resource
 
