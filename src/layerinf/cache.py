@@ -10,7 +10,7 @@
 - Resumable stages (per-example gradients) use a work directory that keeps finished chunks.
 - No pickle: JSON, .npz (allow_pickle=False) and safetensors only.
 
-NumPy-free and torch-free.
+Torch-free (the checksum helper is shared with the data module).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+
+from layerinf.data import sha256_file
 
 
 class CacheMismatch(RuntimeError):
@@ -45,14 +47,6 @@ def artifacts_root() -> Path:
 def key_hash(stage: str, version: int, config: dict[str, Any]) -> str:
     text = json.dumps({"stage": stage, "version": version, "config": config}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _canonical(config: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +100,7 @@ class Store:
         try:
             files = json.loads((entry / "manifest.json").read_text())["files"]
             return isinstance(files, dict) and all(
-                (entry / name).is_file() and _sha256(entry / name) == digest for name, digest in files.items()
+                (entry / name).is_file() and sha256_file(entry / name) == digest for name, digest in files.items()
             )
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
             return False
@@ -129,7 +123,7 @@ class Store:
                 start = time.perf_counter()
                 compute(tmp)
                 seconds = time.perf_counter() - start
-                files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+                files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
                 (tmp / "config.json").write_text(json.dumps(_canonical(config), indent=1, sort_keys=True))
                 (tmp / "manifest.json").write_text(
                     json.dumps({"stage": stage, "version": version, "files": files, "seconds": seconds})
