@@ -111,3 +111,13 @@ def test_datainf_formula_by_hand():
 def test_bad_method_is_named():
     with pytest.raises(ValueError, match="method='tracn'"):
         influence.pairwise(np.ones((2, 2)), np.ones((1, 2)), "tracn")
+
+
+@pytest.mark.parametrize("method", ["tracin", "cosine", "datainf"])
+def test_float32_gradients_are_multiplied_in_float64_slabs(method, monkeypatch):
+    # Small slabs: the column-slab conversion path (with a ragged last slab) equals one float64 product.
+    monkeypatch.setattr(influence, "CONVERT_BLOCK_BYTES", 8 * 7 * 300)
+    t = rng.normal(size=(7, 1000)).astype(np.float32)
+    q = rng.normal(size=(3, 1000)).astype(np.float32)
+    expected = influence.pairwise(t.astype(np.float64), q.astype(np.float64), method)
+    np.testing.assert_allclose(influence.pairwise(t, q, method), expected, rtol=1e-12, atol=1e-12)

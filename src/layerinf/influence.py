@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from layerinf.config import METHODS, WE_ONLY_METHODS, allowed
+from layerinf.config import METHODS, WE_ONLY_METHODS, ConfigError, allowed
 from layerinf.gradients import Gradients, SparseRows
 from layerinf.scores import ModuleInfo, ModuleScores
 
@@ -22,6 +22,8 @@ from layerinf.scores import ModuleInfo, ModuleScores
 #: for all modules and mark the ones the paper left out).
 PAPER_DATAINF_MAX_PARAMS = 100_000
 TOP_K_TOKENS = 10
+#: Size of the float64 copy of gradient columns `pairwise` makes at a time (the inputs stay float32).
+CONVERT_BLOCK_BYTES = 64 * 2**20
 
 
 def paper_excluded(info: ModuleInfo, method: str) -> bool:
@@ -65,12 +67,59 @@ def pairwise(
     """
     allowed("method", method, ("tracin", "cosine", "datainf"))
     if train_grads.ndim != 2 or query_grads.ndim != 2 or train_grads.shape[1] != query_grads.shape[1]:
-        raise ValueError(f"need [n, p] and [m, p] gradients, got {train_grads.shape} and {query_grads.shape}")
-    t = np.asarray(train_grads, dtype=np.float64)
-    q = np.asarray(query_grads, dtype=np.float64)
-    gram = t @ t.T if method == "datainf" else None
-    train_sq = np.einsum("ip,ip->i", t, t)
-    return _from_products(method, t @ q.T, train_sq, np.einsum("jp,jp->j", q, q), gram, t.shape[1], datainf_lambda)
+        raise ConfigError(
+            f"train_grads {train_grads.shape} and query_grads {query_grads.shape} must be [n, p] and [m, p]"
+        )
+    for name, g in (("train_grads", train_grads), ("query_grads", query_grads)):
+        bad = g.size - int(np.count_nonzero(np.isfinite(g)))
+        if bad:
+            raise ConfigError(f"{name} has {bad} non-finite entries (NaN or inf)")
+    dots, train_sq, query_sq, gram = _products(
+        train_grads, query_grads, with_norms=method != "tracin", with_gram=method == "datainf"
+    )
+    return _from_products(method, dots, train_sq, query_sq, gram, train_grads.shape[1], datainf_lambda)
+
+
+def _products(
+    t: np.ndarray, q: np.ndarray, *, with_norms: bool, with_gram: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Inner products in float64: ⟨g_i, v_j⟩ [n, m]; ‖g_i‖² [n] and ‖v_j‖² [m] (zeros unless
+    `with_norms`); the Gram matrix ⟨g_i, g_k⟩ [n, n] if `with_gram` (else None).
+
+    Float32 gradients are converted to float64 a slab of columns (parameters) at a time, into reused
+    buffers of about `CONVERT_BLOCK_BYTES`, and the slab products summed: a float64 copy of a whole
+    [n, p] module would double the memory of the largest module (and, freshly allocated, can cost
+    more than the product itself). Column slabs — not row blocks — keep every matrix product as large
+    as [n, m] (or [n, n]), so the multiply runs at full speed.
+    """
+    t, q = np.asarray(t), np.asarray(q)
+    n, p = t.shape
+    m = q.shape[0]
+    train_sq, query_sq = np.zeros(n, dtype=np.float64), np.zeros(m, dtype=np.float64)
+    if t.dtype == np.float64 and q.dtype == np.float64:
+        if with_norms:
+            train_sq, query_sq = np.einsum("ip,ip->i", t, t), np.einsum("jp,jp->j", q, q)
+        return t @ q.T, train_sq, query_sq, (t @ t.T if with_gram else None)
+    width = int(min(p, max(256, CONVERT_BLOCK_BYTES // (8 * max(n, 1)))))
+    dots, part = np.zeros((n, m), dtype=np.float64), np.empty((n, m), dtype=np.float64)
+    gram = gram_part = None
+    if with_gram:
+        gram, gram_part = np.zeros((n, n), dtype=np.float64), np.empty((n, n), dtype=np.float64)
+    t_buf, q_buf = np.empty((n, width), dtype=np.float64), np.empty((m, width), dtype=np.float64)
+    for lo in range(0, p, width):
+        hi = min(p, lo + width)
+        tb, qb = t_buf[:, : hi - lo], q_buf[:, : hi - lo]
+        tb[...] = t[:, lo:hi]
+        qb[...] = q[:, lo:hi]
+        np.matmul(tb, qb.T, out=part)
+        dots += part
+        if with_gram:
+            np.matmul(tb, tb.T, out=gram_part)
+            gram += gram_part
+        if with_norms:
+            train_sq += np.einsum("ip,ip->i", tb, tb)
+            query_sq += np.einsum("jp,jp->j", qb, qb)
+    return dots, train_sq, query_sq, gram
 
 
 def sparse_inner(a: SparseRows, b: SparseRows) -> np.ndarray:
