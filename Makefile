@@ -45,4 +45,5 @@ book:
 	$(BIN)/python -m layerinf.bookbuild --profile $(PROFILE)
 
 bench: setup
+	$(BIN)/pip install -q --no-deps -r requirements-bench.txt 2>&1 | $(PIPQUIET)
 	$(BIN)/python bench/run.py

@@ -70,13 +70,18 @@ def pairwise(
         raise ConfigError(
             f"train_grads {train_grads.shape} and query_grads {query_grads.shape} must be [n, p] and [m, p]"
         )
-    for name, g in (("train_grads", train_grads), ("query_grads", query_grads)):
-        bad = g.size - int(np.count_nonzero(np.isfinite(g)))
-        if bad:
-            raise ConfigError(f"{name} has {bad} non-finite entries (NaN or inf)")
-    dots, train_sq, query_sq, gram = _products(
-        train_grads, query_grads, with_norms=method != "tracin", with_gram=method == "datainf"
-    )
+    with np.errstate(invalid="ignore"):  # only non-finite inputs make invalid products: refused below
+        dots, train_sq, query_sq, gram = _products(
+            train_grads, query_grads, with_norms=method != "tracin", with_gram=method == "datainf"
+        )
+    # A NaN or inf entry of either input makes a whole row or column of the products non-finite, so
+    # the [n, m] products are checked and the [n, p] inputs (a pass as long as the product's own
+    # memory traffic) only counted when something is wrong.
+    if dots.size == 0 or not np.isfinite(dots).all():
+        for name, g in (("train_grads", train_grads), ("query_grads", query_grads)):
+            bad = g.size - int(np.count_nonzero(np.isfinite(g)))
+            if bad:
+                raise ConfigError(f"{name} has {bad} non-finite entries (NaN or inf)")
     return _from_products(method, dots, train_sq, query_sq, gram, train_grads.shape[1], datainf_lambda)
 
 

@@ -279,8 +279,9 @@ def cancellation_table(train: Gradients, groups: Sequence[str]) -> pd.DataFrame:
             np.add.at(total, we.tokens, rows)
             per_module["we"] = (sum_abs.ravel(), np.abs(total).ravel())
         else:
-            g = train.dense[info.name].astype(np.float64)
-            per_module[info.name] = (np.abs(g).sum(0), np.abs(g.sum(0)))
+            # Sums accumulated in float64 without a float64 copy of [n, p] (2.4 GB for the head at n = 1,000).
+            g = train.dense[info.name]
+            per_module[info.name] = (np.abs(g).sum(0, dtype=np.float64), np.abs(g.sum(0, dtype=np.float64)))
     rows = []
     for group in groups:
         mask = group_mask(train.infos, train.n_layers, group)

@@ -1,0 +1,57 @@
+"""`bench/run.py --quick` runs every benchmark end to end and honours the output contract."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = (
+    "grad_speedup_vs_loop_minilm",
+    "grad_speedup_vs_loop_smollm2",
+    "grad_vs_train_pass_minilm",
+    "score_matmul_efficiency",
+    "aggregate_seconds",
+    "peak_rss_mb_default_run",
+    "peer_speedup",
+)
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_the_contract(tmp_path):
+    out = tmp_path / "results.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LAYERINF_ARTIFACTS": str(tmp_path / "artifacts")}
+    # The peer (Captum) is installed by `make bench` only (requirements-bench.txt).
+    have_peer = importlib.util.find_spec("captum") is not None
+    only = [] if have_peer else ["--only", "gradients", "scores", "aggregation", "scaling"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(out), *only],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads(out.read_text())
+    for key in CONTRACT if have_peer else CONTRACT[:-1]:
+        assert isinstance(results.get(key), float), key
+        assert math.isfinite(results[key]) and results[key] > 0, (key, results[key])
+    machine = results["machine"]
+    assert machine["cores"] >= 1 and machine["cpu_model"] and machine["torch"]
+    # Every contender agrees with ours: gradients to float32 rounding, Captum's scores to 1e-5.
+    assert results["grad_max_abs_diff_loop_tiny"] < 1e-5
+    assert results["grad_max_abs_diff_vmap_tiny"] < 1e-5
+    if have_peer:
+        assert results["peer_max_rel_diff"] < 1e-5
+    markdown = out.with_suffix(".md").read_text()
+    assert markdown.startswith("### ") and "\n## " not in markdown and "\n# " not in markdown
+    assert "| target |" in markdown and "failed" not in markdown
+    assert (tmp_path / "scaling.png").stat().st_size > 1000
