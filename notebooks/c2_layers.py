@@ -91,7 +91,7 @@ det = grid.detection[(grid.detection.aggregation == "mean") & grid.detection.gro
 pivot = det.pivot_table(index="method", columns="group", values="ndr@30", aggfunc="mean")[
     [g for g in groups if g in set(det.group)]]
 pivot.rename(columns=names, index=plotting.label).style.format("{:.3f}", na_rep="–").background_gradient(
-    cmap="viridis", axis=None)
+    cmap="viridis", axis=None).highlight_null(color="white")
 
 # %% [markdown]
 # ## Accuracy after removing the 30 % most harmful and retraining
