@@ -11,16 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from layerinf import report
 
 
 def machine() -> dict:
@@ -32,7 +23,7 @@ def machine() -> dict:
         mem_gb = float("nan")
     return {
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": cpu_model(),
+        "cpu_model": report.cpu_model(),
         "memory_gb": round(mem_gb, 1),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

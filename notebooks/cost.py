@@ -44,7 +44,6 @@ retrain_setups = [
 # %%
 import json
 import os
-import platform
 from pathlib import Path
 
 import pandas as pd
@@ -62,9 +61,7 @@ grid = run_grid(
 )
 timings_file = Path("book/_executed/timings.json")
 timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
-cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-machine = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+machine = {"cpu": report.cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
            "device": "cuda" if torch.cuda.is_available() else "cpu"}
 report.glue_all(machine, prefix="cost_")
 pd.Series(machine).to_frame("this build ran on")

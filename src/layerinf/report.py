@@ -9,6 +9,7 @@ differ between the claim page and the scorecard.
 from __future__ import annotations
 
 import math
+import platform
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -240,6 +241,18 @@ def claim4(detection: pd.DataFrame, retraining: pd.DataFrame, cancellation: pd.D
     else:
         out["verdict"] = "did not hold"
     return out
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where it exists), for the cost page and benchmarks."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def glue_all(values: Mapping[str, Any], prefix: str = "") -> None:
