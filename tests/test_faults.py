@@ -522,19 +522,36 @@ def test_corrupted_run_record_is_skipped_then_rewritten(
 def test_collect_results_skips_stale_and_corrupted_records(tmp_path: Path) -> None:
     store = Store(tmp_path)
 
-    def write(version: int, seed: int) -> Path:
+    stages = {k: v for k, v in runner.VERSIONS.items() if k != "runs"}
+
+    def write(version: int, seed: int, stage_versions: dict | None = stages) -> Path:
         def compute(out: Path) -> None:
             (out / "detection.csv").write_text(f"method,seed\ntracin,{seed}\n")
 
-        return store.cached("runs", {"seed": seed}, version, compute)
+        return store.cached("runs", {"seed": seed, "stage_versions": stage_versions}, version, compute)
 
     write(runner.VERSIONS["runs"] - 1, 1)  # made by older code: stale, left out silently
+    # tables computed from gradients of an older version: stale too, however new the record
+    write(runner.VERSIONS["runs"], 4, {**stages, "gradients": stages["gradients"] - 1})
+    write(runner.VERSIONS["runs"], 5, None)  # a record from before stage versions were recorded
     current = write(runner.VERSIONS["runs"], 2)
     broken = write(runner.VERSIONS["runs"], 3)
     flip_byte(broken / "detection.csv", 0.9)
     with pytest.warns(RuntimeWarning, match=f"{broken}.*corrupted"):
         tables = runner.collect_results(store)
     assert tables["detection"].to_dict("records") == [{"method": "tracin", "seed": 2, "run": current.name}]
+
+
+def test_record_key_changes_with_every_stage_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bumping any stage's version gives a run a new record: old tables are never rewritten as new
+    nor served as current (regression: the key held only the configuration)."""
+    cfg = preset("smoke", **CFG)
+    before = runner.record_key(cfg, [], ["random"])
+    for stage in ("finetune", "gradients", "influence", "retrain"):
+        monkeypatch.setitem(runner.VERSIONS, stage, runner.VERSIONS[stage] + 1)
+        after = runner.record_key(cfg, [], ["random"])
+        assert after != before, stage
+        before = after
 
 
 # --------------------------------------------------------------------------------------------------

@@ -95,3 +95,51 @@ def test_batch_size_independent(setup):
     for name in a.dense:
         np.testing.assert_allclose(a.dense[name], b.dense[name], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(a.losses, b.losses, rtol=1e-12)
+
+
+def test_batches_are_formed_longest_first_to_save_padding(setup, monkeypatch):
+    """Within a chunk, examples are batched by decreasing length (less padding), and the results
+    still come back in the input order (test_batched_equals_loop checks the values)."""
+    _, tok, model, mm, enc = setup
+    widths = []
+    real = gradients.collate
+    monkeypatch.setattr(
+        gradients,
+        "collate",
+        lambda e, idx, *a: widths.append(max(len(e.input_ids[i]) for i in idx)) or real(e, idx, *a),
+    )
+    got = gradients.collect(model, mm, enc, tok.pad_token_id, batch_size=3, progress=False)
+    lengths = sorted((len(ids) for ids in enc.input_ids), reverse=True)
+    assert widths == [lengths[0], lengths[3], lengths[6]]  # each batch padded to its own longest example
+    unsorted_width = sum(
+        max(len(enc.input_ids[i]) for i in range(s, min(s + 3, len(enc)))) for s in range(0, len(enc), 3)
+    )
+    assert sum(widths) < unsorted_width
+    np.testing.assert_array_equal(np.diff(got.we.offsets) > 0, True)
+
+
+def test_selected_modules_give_the_same_gradients(setup):
+    """`ModuleMap.select` computes only the chosen modules, with the values of a full collection."""
+    _, tok, model, mm, enc = setup
+    names = [name for name in mm.linears if name.startswith("layer1.")][:2]
+    full = gradients.collect(model, mm, enc, tok.pad_token_id, batch_size=3, progress=False)
+    part = gradients.collect(
+        model, mm.select(names), enc, tok.pad_token_id, batch_size=3, with_we=False, progress=False
+    )
+    assert list(part.dense) == names and [i.name for i in part.infos] == names and part.we is None
+    for name in names:
+        np.testing.assert_allclose(part.dense[name], full.dense[name], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("names", "match"),
+    [
+        ([], "non-empty list"),
+        ("layer1.query.lora_A", "non-empty list"),
+        (["we"], "with_we=True"),
+        (["layer9.query.lora_A"], r"not dense modules of this model.*known: layer0\.query\.lora_A"),
+    ],
+)
+def test_select_refuses_unknown_modules(setup, names, match):
+    with pytest.raises(ValueError, match=match):
+        setup[3].select(names)

@@ -216,10 +216,19 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def _chunk_arrays(
     model: nn.Module, mm: ModuleMap, enc: Encoded, index: np.ndarray, pad_id: int, batch_size: int, with_we: bool
 ) -> dict[str, np.ndarray]:
+    """The gradients of the chunk's examples, in the chunk's order.
+
+    The examples are batched longest first (a stable sort by length), so that each batch is padded
+    only to the length of its own longest example instead of a random batch's; the arrays are put
+    back into chunk order at the end. Examples do not interact in eval mode, so only the amount of
+    padding (that is, the work) changes, not the gradients.
+    """
     device = next(model.parameters()).device
+    lengths = np.fromiter((len(enc.input_ids[i]) for i in index), dtype=np.int64, count=len(index))
+    order = np.argsort(-lengths, kind="stable")  # chunk positions, longest first
     acc: dict[str, list[np.ndarray]] = {}
     offset = 0
-    for idx in batches(len(index), batch_size, index):
+    for idx in batches(len(index), batch_size, index[order]):
         out = batch_gradients(model, mm, collate(enc, idx, pad_id, device), with_we=with_we)
         for name, g in out["dense"].items():
             acc.setdefault(f"dense/{name}", []).append(_np(g))
@@ -227,12 +236,23 @@ def _chunk_arrays(
         acc.setdefault("logits", []).append(out["logits"].double().cpu().numpy())
         if with_we:
             ex, tok, rows, counts = out["we"]
-            acc.setdefault("we/example", []).append(ex.cpu().numpy() + offset)
+            acc.setdefault("we/example", []).append(order[ex.cpu().numpy() + offset])  # chunk positions
             acc.setdefault("we/tokens", []).append(tok.cpu().numpy())
             acc.setdefault("we/rows", []).append(_np(rows))
             acc.setdefault("we/counts", []).append(counts.cpu().numpy())
         offset += len(idx)
-    return {k: np.ascontiguousarray(np.concatenate(v)) for k, v in acc.items()}
+    arrays = {k: np.concatenate(v) for k, v in acc.items()}
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))  # sorted position of each chunk position
+    for key in [k for k in arrays if k.startswith("dense/")] + ["losses", "logits"]:
+        arrays[key] = arrays[key][back]
+    if with_we:
+        # Entries of one example come from one batch, already sorted by token id; a stable sort by
+        # example restores the order an unsorted pass produces.
+        by_example = np.argsort(arrays["we/example"], kind="stable")
+        for key in ("we/example", "we/tokens", "we/rows", "we/counts"):
+            arrays[key] = arrays[key][by_example]
+    return {k: np.ascontiguousarray(v) for k, v in arrays.items()}
 
 
 def collect(

@@ -44,10 +44,13 @@ from layerinf.scores import ModuleScores, group_mask
 from layerinf.train import TrainResult, fit
 
 #: Bump a stage's version when its code changes what it computes: old cache entries are then unused.
-#: Downstream keys do not include upstream versions: bumping finetune must bump every later stage.
+#: Downstream keys carry the versions of the stages they read from (`Pipeline.key`), and a run's
+#: record carries all of them (`record_key`), so a bump never lets an old result reach a new table.
 #: retrain 2: dropout seeded per retraining (before, it continued the generator of the process, so a
 #: retraining depended on which stages had run before it in that process, e.g. after a resume).
-VERSIONS = {"finetune": 1, "gradients": 1, "influence": 1, "retrain": 2, "runs": 2}
+#: gradients 2: examples batched longest first within a chunk (less padding); values equal up to
+#: float rounding, which can reorder near-ties of the scores.
+VERSIONS = {"finetune": 1, "gradients": 2, "influence": 1, "retrain": 2, "runs": 2}
 
 
 @dataclass(frozen=True)
@@ -412,8 +415,14 @@ def _names(name: str, values: Sequence) -> tuple:
 
 
 def record_key(cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str]) -> dict:
-    """The cache key of a run's recorded tables (``runs/<hash>/``)."""
-    return {**cfg.to_dict(), "setups": [s.name for s in setups], "baselines": list(baselines)}
+    """The cache key of a run's recorded tables (``runs/<hash>/``): the configuration, the setups,
+    and the version of every stage, so tables computed by older code are never served as current."""
+    return {
+        **cfg.to_dict(),
+        "setups": [s.name for s in setups],
+        "baselines": list(baselines),
+        "stage_versions": {k: v for k, v in VERSIONS.items() if k != "runs"},
+    }
 
 
 def record(store: Store, result: RunResult, setups: Sequence[Setup], baselines: Sequence[str]) -> Path:
@@ -431,12 +440,23 @@ def record(store: Store, result: RunResult, setups: Sequence[Setup], baselines: 
 TABLES = ("finetune", "detection", "cancellation", "retraining")
 
 
+def _stage_versions(entry: Path) -> dict | str | None:
+    """The stage versions recorded in a run record's config.json; "unreadable" if it cannot be read
+    (the checksum check then reports the record as corrupted)."""
+    try:
+        return json.loads((entry / "config.json").read_text()).get("stage_versions")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return "unreadable"
+
+
 def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
     """Every recorded run's tables, concatenated: {"detection": ..., "retraining": ..., ...}; each row
     carries the run's hash in column ``run``.
 
-    Records of an older ``VERSIONS["runs"]`` are stale (made by code that computed something else)
+    Records of an older ``VERSIONS["runs"]``, or whose tables came from other versions of the stages
+    (``stage_versions`` in their config.json), are stale (made by code that computed something else)
     and left out; a record whose files do not match its checksums is left out with a warning."""
+    current = {k: v for k, v in VERSIONS.items() if k != "runs"}
     store = store or Store()
     tables: dict[str, list[pd.DataFrame]] = {}
     for entry in sorted((store.root / "runs").glob("*/manifest.json")):
@@ -445,6 +465,8 @@ def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
             version = None  # unreadable: reported as corrupted below
         if version is not None and version != VERSIONS["runs"]:
+            continue
+        if version is not None and _stage_versions(entry.parent) not in (current, "unreadable"):
             continue
         if version is None or not Store.verify(entry.parent):
             warnings.warn(
