@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ def _dir_bytes(path: Path) -> int:
 def worker(n_train: int, overrides: dict, store_dir: str) -> dict:
     """One run in this process; returns its wall time, stage times, peak RSS and artifact sizes."""
     t0 = time.perf_counter()
+    from benchlib import peak_rss_mb
+
     from layerinf import runner
     from layerinf.cache import Store
     from layerinf.config import preset
@@ -48,8 +49,8 @@ def worker(n_train: int, overrides: dict, store_dir: str) -> dict:
         "import_s": import_s,
         "run_s": run_s,
         "stages_s": {k: round(v, 3) for k, v in result.timings.items()},
-        # Linux reports ru_maxrss in KiB: the peak resident set of this process.
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # This process's own high-water mark (not ru_maxrss, which inherits the parent's; see benchlib).
+        "peak_rss_mb": peak_rss_mb(),
         "gradient_bytes": _dir_bytes(store.root / "gradients"),
         "score_bytes": _dir_bytes(store.root / "influence"),
     }
@@ -170,7 +171,8 @@ def run(quick: bool, plot_path: Path | None = None) -> dict:
             "(TracIn, cosine, DataInf, TracIn-WE, TracIn-WE-top-10), every layer group and aggregation, no "
             "retraining; one fresh process and an empty artifact store per n (one run each). Fine-tuning "
             "uses 1 epoch instead of the profile's 3 to fit the time budget (its time is proportional to the "
-            "epochs; peak memory is not). Peak RSS = the process's maximum resident memory. Gradients on "
+            "epochs; peak memory is not). Peak RSS = the maximum resident memory of the run's own process "
+            "(its VmHWM high-water mark; nothing is inherited from the benchmark driver). Gradients on "
             "disk hold the training and the query examples, so `bytes / example` divides by n + n_query; "
             "a constant value means storage grows linearly in n. Plot: `bench/scaling.png`.",
             table(header, body),

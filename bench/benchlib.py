@@ -31,7 +31,52 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The repository's commit (short hash; ``-dirty`` with uncommitted changes), or "unknown"."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory (MiB) of this process since it started (or since its last exec).
+
+    Reads ``VmHWM`` from ``/proc/self/status``: the kernel resets that high-water mark at exec, so
+    a benchmark subprocess reports its own peak. ``getrusage(RUSAGE_SELF).ru_maxrss`` does not: on
+    Linux it carries the parent's resident size at fork across the exec, so a child started by a
+    parent that once held 7 GB reports at least 7 GB. Elsewhere (no /proc) it is the fallback.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    import resource
+    import sys
+
+    scale = 2**20 if sys.platform == "darwin" else 2**10  # macOS reports bytes, Linux KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 @dataclass

@@ -55,3 +55,18 @@ def test_quick_bench_writes_the_contract(tmp_path):
     assert markdown.startswith("### ") and "\n## " not in markdown and "\n# " not in markdown
     assert "| target |" in markdown and "failed" not in markdown
     assert (tmp_path / "scaling.png").stat().st_size > 1000
+
+
+def test_peak_rss_of_a_child_is_its_own(tmp_path):
+    """A benchmark subprocess reports its own peak memory, not its parent's.
+
+    Regression: `getrusage(RUSAGE_SELF).ru_maxrss` in a child started by a 7 GB parent read 7 GB for
+    every scaling run. The parent here holds 1 GiB (touched) while the child starts.
+    """
+    ballast = bytearray(2**30)
+    ballast[::4096] = b"\x01" * len(ballast[::4096])
+    code = f"import sys; sys.path.insert(0, {str(ROOT / 'bench')!r}); import benchlib; print(benchlib.peak_rss_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    child_mb = float(out.strip())
+    assert 5 < child_mb < 512, child_mb
+    del ballast

@@ -18,6 +18,7 @@ import importlib.util
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,6 +287,29 @@ class ModuleMap:
     embedding: nn.Embedding
     infos: tuple[ModuleInfo, ...]
     n_layers: int
+
+    def select(self, names: Sequence[str]) -> ModuleMap:
+        """This map restricted to the dense modules `names` (kept in canonical order).
+
+        `gradients.collect` with the result computes only those modules' per-example gradients (pass
+        ``with_we=False`` to skip the word embedding too), and its backward pass stops at the
+        earliest selected layer: the cheap way to get the scores of a few layers.
+        """
+        if isinstance(names, str) or not names:
+            raise ConfigError(f"names={names!r}: give a non-empty list of module names, e.g. ['layer3.query.lora_A']")
+        unknown = [n for n in names if n not in self.linears]
+        if unknown:
+            hint = " (the word embedding is selected with gradients.collect(with_we=True))" if "we" in unknown else ""
+            raise ConfigError(
+                f"modules {unknown} are not dense modules of this model{hint}; known: {', '.join(self.linears)}"
+            )
+        keep = set(names)
+        return ModuleMap(
+            linears={k: v for k, v in self.linears.items() if k in keep},
+            embedding=self.embedding,
+            infos=tuple(i for i in self.infos if i.name in keep),
+            n_layers=self.n_layers,
+        )
 
 
 def module_map(model: nn.Module) -> ModuleMap:
