@@ -122,6 +122,8 @@ def test_cross_product_setups_give_we_only_methods_the_we_group() -> None:
         ({"per_model": {"tiny": {"methods": ["tracin"]}}}, "methods"),
         ({"config": {"n_train": -1}}, "n_train"),
         ({"profile": "huge"}, "profile"),
+        # a WE-only method on a group without the word embedding: refused by --dry-run too, not at run time
+        ({"methods": ["tracin", "tracin_we"], "setups": ["tracin_we/block1/mean"]}, "we, all, type:we"),
     ],
 )
 def test_bad_grids_are_refused_before_anything_runs(change: dict, message: str) -> None:

@@ -379,3 +379,36 @@ def test_cli_refuses_a_cache_made_with_another_config(capsys: pytest.CaptureFixt
     (entry / "manifest.json").write_text(json.dumps({"files": {}}))
     err = run_cli(capsys, "run", "--profile", "smoke", "--n-train", "48", "--quiet", "--artifacts", str(store.root))
     assert "fields differing: ['lr']" in err and str(entry) in err
+
+
+@pytest.mark.parametrize(
+    ("value", "offline"),
+    [
+        ("1", True),
+        ("ON", True),
+        ("yes", True),
+        (" true ", True),
+        ("0", False),
+        ("", False),
+        ("false", False),
+        ("off", False),
+    ],
+)
+def test_hub_offline_is_read_like_huggingface_hub(monkeypatch, value, offline):
+    """One reading of HF_HUB_OFFLINE for models, data and the CLI (before, models treated "off" as offline)."""
+    from layerinf import config, models
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", value)
+    assert config.hub_offline() is offline
+    if offline:
+        with pytest.raises(ConfigError, match="hub access is off"):
+            models.model_source("someone/some-model")
+    else:
+        assert models.model_source("someone/some-model") == "someone/some-model"
+
+
+def test_vote_k_is_a_fraction_of_the_examples_the_run_has():
+    """A GLUE split smaller than n_train (RTE: 2,490 < 4,500) gets k = 20 % of 2,490, not of 4,500."""
+    cfg = preset("paper", model="roberta-large", task="glue/rte")
+    assert cfg.n_train == 4500 and cfg.vote_k_frac == 0.2
+    assert cfg.vote_k(2490) == 498 and cfg.vote_k(4500) == 900 and cfg.vote_k(2) == 1

@@ -32,6 +32,7 @@ from layerinf.config import (
     RunConfig,
     field_help,
     field_names,
+    hub_offline,
     preset,
 )
 
@@ -347,7 +348,7 @@ def models_cmd() -> None:
         ok = importlib.util.find_spec(package) is not None
         status = "available" if ok else f"missing: package {package.replace('_', '-')} (make setup)"
         click.echo(f"  {name:<8} {status:<10}  {what}")
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    offline = hub_offline()
     click.echo(f"Hugging Face models (the paper's; hub access is {'OFF (HF_HUB_OFFLINE=1)' if offline else 'on'}):")
     for name in PAPER_LR:
         click.echo(f"  {name:<28} {_hub_status(name, offline)}")
@@ -381,7 +382,7 @@ def tasks_cmd() -> None:
         path = root / "prepared" / f"{task}.jsonl"
         click.echo(f"  {task:<11} {'available' if path.is_file() else 'not prepared: run `make data`'}")
     glue_dir = os.environ.get("LAYERINF_GLUE_DIR")
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    offline = hub_offline()
     where = f"LAYERINF_GLUE_DIR={glue_dir}" if glue_dir else "the hub"
     click.echo(f"GLUE tasks (from {where}):")
     for name in GLUE_TASKS:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,8 @@ GLUE_TASKS: tuple[str, ...] = ("qnli", "mrpc", "sst2", "qqp", "cola", "mnli", "r
 NAMED_MODELS: tuple[str, ...] = ("minilm", "smollm2", "tiny")
 #: Methods that only exist on the word-embedding matrix.
 WE_ONLY_METHODS: tuple[str, ...] = ("tracin_we", "tracin_we_top10")
+#: Groups that contain the word embedding: the only ones a WE-only method can be scored on.
+WE_GROUPS: tuple[str, ...] = ("we", "all", "type:we")
 
 
 class ConfigError(ValueError):
@@ -35,6 +38,14 @@ def _help(text: str, default: Any) -> Any:
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed in a frozen config")
     return field(default=default, metadata={"help": text})
+
+
+def hub_offline() -> bool:
+    """Whether Hugging Face hub access is switched off (``HF_HUB_OFFLINE``), read the way
+    huggingface_hub reads it: 1, ON, YES or TRUE, in any case, mean off; anything else means on."""
+    import os
+
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def allowed(name: str, value: object, choices: tuple[str, ...] | list[str]) -> None:
@@ -66,6 +77,18 @@ def check_group(group: str) -> None:
     raise ConfigError(
         f"group={group!r} is not allowed; choose one of: {', '.join(FIXED_GROUPS)}, layer<i>, type:<{'|'.join(types)}>"
     )
+
+
+def check_setup_parts(method: str, group: str, aggregation: str, methods: Sequence[str]) -> None:
+    """A retraining setup ``method/group/aggregation``: a method of the run, a valid group, a known
+    aggregation, and for the word-embedding-only methods a group that contains the word embedding."""
+    allowed("setup method", method, tuple(methods))
+    check_group(group)
+    allowed("setup aggregation", aggregation, AGGREGATIONS)
+    if method in WE_ONLY_METHODS and group not in WE_GROUPS:
+        raise ConfigError(
+            f"method {method!r} scores the word embedding only; its group must be one of: {', '.join(WE_GROUPS)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -153,10 +176,13 @@ class RunConfig:
             raise ConfigError(f"device={dev!r} is not allowed; choose auto, cpu, cuda, cuda:<i> or mps")
         allowed("dtype", self.dtype, ("float32", "float64", "bfloat16"))
 
-    @property
-    def vote_k(self) -> int:
-        """Vote k in examples: round(vote_k_frac · n_train), at least 1."""
-        return max(1, round(self.vote_k_frac * self.n_train))
+    def vote_k(self, n: int) -> int:
+        """Vote k for `n` training examples: round(vote_k_frac · n), at least 1.
+
+        `n` is the number of training examples the run actually has, which is smaller than
+        `n_train` when a GLUE training split is (documented: capped to its size).
+        """
+        return max(1, round(self.vote_k_frac * n))
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with `changes` applied (and validated)."""

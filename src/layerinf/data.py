@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerinf.config import OFFLINE_TASKS, ConfigError, check_task
+from layerinf.config import OFFLINE_TASKS, ConfigError, check_task, hub_offline
 
 #: The repository's ``data/`` directory (holds the committed ``sources.json``).
 REPO_DATA_DIR: Path = Path(__file__).resolve().parents[2] / "data"
@@ -329,15 +329,11 @@ _GLUE: dict[str, _GlueSpec] = {
 }
 
 
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
 def _load_glue_dataset(name: str, glue_dir: Path | str | None) -> Any:
     """The GLUE task's DatasetDict: from ``<glue_dir>/<name>`` if a GLUE directory is given, else the hub."""
     task = f"glue/{name}"
     directory = glue_dir if glue_dir is not None else (os.environ.get("LAYERINF_GLUE_DIR") or None)
-    if directory is None and _hub_offline():
+    if directory is None and hub_offline():
         raise ConfigError(
             f"task={task!r} needs GLUE from the Hugging Face hub, but HF_HUB_OFFLINE=1 and LAYERINF_GLUE_DIR is not "
             f"set: set LAYERINF_GLUE_DIR to a directory holding {name}/ (written by DatasetDict.save_to_disk) "

@@ -66,7 +66,10 @@ def module_table(result: RunResult, hows: Sequence[str] = ("mean", "vote")) -> p
         scores = result.scores(method)
         for idx, info in enumerate(scores.modules):
             aggs = aggregation.aggregate_many(
-                scores.values[idx : idx + 1], hows, k=result.cfg.vote_k, query_mask=result.query_correct
+                scores.values[idx : idx + 1],
+                hows,
+                k=result.cfg.vote_k(scores.values.shape[1]),
+                query_mask=result.query_correct,
             )
             for how, score in aggs.items():
                 rows.append(

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from layerinf.cache import artifacts_root
-from layerinf.config import NAMED_MODELS, ConfigError, RunConfig
+from layerinf.config import NAMED_MODELS, ConfigError, RunConfig, hub_offline
 from layerinf.scores import ModuleInfo
 
 #: Attention projection names by architecture: (query names, value names).
@@ -111,8 +111,7 @@ def model_source(name: str) -> str:
         return str(Path(name).expanduser())
     if Path(name).expanduser().exists():
         raise ConfigError(f"model={name!r} is a file; give a directory with config.json and weights")
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    if offline:
+    if hub_offline():
         raise ConfigError(
             f"model={name!r} is neither a named model ({', '.join(NAMED_MODELS)}) nor a local directory, "
             "and hub access is off (HF_HUB_OFFLINE=1): download it where a hub is reachable and pass its "

@@ -28,11 +28,11 @@ from layerinf.config import (
     AGGREGATIONS,
     FIXED_GROUPS,
     STAGE_FIELDS,
-    WE_ONLY_METHODS,
     ConfigError,
     RunConfig,
     allowed,
     check_group,
+    check_setup_parts,
 )
 from layerinf.data import Splits, make_splits
 from layerinf.encoding import Encoded, encode
@@ -48,9 +48,11 @@ from layerinf.train import TrainResult, fit
 #: record carries all of them (`record_key`), so a bump never lets an old result reach a new table.
 #: retrain 2: dropout seeded per retraining (before, it continued the generator of the process, so a
 #: retraining depended on which stages had run before it in that process, e.g. after a resume).
+#: runs 3: Vote's k is a fraction of the training examples the run has, not of n_train (they differ
+#: where a GLUE training split is smaller than n_train).
 #: gradients 2: examples batched longest first within a chunk (less padding); values equal up to
 #: float rounding, which can reorder near-ties of the scores.
-VERSIONS = {"finetune": 1, "gradients": 2, "influence": 1, "retrain": 2, "runs": 2}
+VERSIONS = {"finetune": 1, "gradients": 2, "influence": 1, "retrain": 2, "runs": 3}
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,7 @@ class RunResult:
     def aggregated(self, method: str, group: str, how: str) -> np.ndarray:
         """[n_train] aggregated score of one (method, group, aggregation)."""
         values = self.scores(method).group(group).values
-        return aggregation.aggregate(values, how, k=self.cfg.vote_k, query_mask=self.query_correct)
+        return aggregation.aggregate(values, how, k=self.cfg.vote_k(values.shape[1]), query_mask=self.query_correct)
 
 
 def _state_save(state: dict[str, torch.Tensor], path: Path) -> None:
@@ -331,14 +333,10 @@ def run(
     for s in setups:
         if not isinstance(s, Setup):
             raise ConfigError(f"setups: {s!r} is not a Setup(method, group, aggregation)")
-        allowed("setup method", s.method, cfg.methods)
-        check_group(s.group)
-        allowed("setup aggregation", s.aggregation, AGGREGATIONS)
-        if s.method in WE_ONLY_METHODS and s.group not in ("we", "all", "type:we"):
-            raise ConfigError(
-                f"setup {s.name!r}: method {s.method!r} scores the word embedding only; "
-                "its group must be one of: we, all, type:we"
-            )
+        try:
+            check_setup_parts(s.method, s.group, s.aggregation, cfg.methods)
+        except ConfigError as err:
+            raise ConfigError(f"setup {s.name!r}: {err}") from None
     pipe = Pipeline(cfg, store, progress)
     for s in setups:  # before any training: a setup must select at least one module of this model
         if not group_mask(pipe.mm.infos, pipe.mm.n_layers, s.group).any():
@@ -350,11 +348,12 @@ def run(
     init, best, history = pipe.finetune()
     train, query = pipe.gradients(best)
     query_correct = query.correct
+    vote_k = cfg.vote_k(len(noisy))  # of the examples the run has (a GLUE split may hold fewer than n_train)
     paths = {method: pipe.influence(train, query, method) for method in cfg.methods}
     t0 = time.perf_counter()
     detection = pd.concat(
         [
-            detection_table(ModuleScores.load(paths[m]), groups, aggregations, noisy, query_correct, cfg.vote_k)
+            detection_table(ModuleScores.load(paths[m]), groups, aggregations, noisy, query_correct, vote_k)
             for m in cfg.methods
         ],
         ignore_index=True,
@@ -364,7 +363,7 @@ def run(
     rows = []
     for setup in setups:
         values = ModuleScores.load(paths[setup.method]).group(setup.group).values
-        score = aggregation.aggregate(values, setup.aggregation, k=cfg.vote_k, query_mask=query_correct)
+        score = aggregation.aggregate(values, setup.aggregation, k=vote_k, query_mask=query_correct)
         removed = lowest(score, cfg.removal_frac)
         rows.append(
             {

@@ -61,6 +61,7 @@ from layerinf.config import (
     RunConfig,
     allowed,
     check_group,
+    check_setup_parts,
     field_names,
     preset,
 )
@@ -197,9 +198,7 @@ def check_setup(spec: str, methods: Sequence[str]) -> None:
     if len(parts) != 3:
         raise ConfigError(f"setup {spec!r} must be 'method/group/aggregation', e.g. 'tracin/block2/vote'")
     try:
-        allowed("method (one of the run's methods)", parts[0], tuple(methods))
-        check_group(parts[1])
-        allowed("aggregation", parts[2], AGGREGATIONS)
+        check_setup_parts(*parts, methods)
     except ConfigError as err:
         raise ConfigError(f"setup {spec!r}: {err}") from None
 
