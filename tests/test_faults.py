@@ -340,7 +340,18 @@ def test_gradient_chunk_store_replaces_atomically_and_cleans_up(
         return {k: v[: len(index)].copy() for k, v in arrays.items()}
 
     monkeypatch.setattr(gradients, "_chunk_arrays", fake)
-    monkeypatch.setattr(gradients, "_assemble", lambda chunks, *a: chunks)
+
+    class Chunks(list):  # stands in for the assembly: keeps the chunks as they come
+        def __init__(self, *_: object) -> None:
+            super().__init__()
+
+        def add(self, arrays: dict) -> None:
+            self.append(arrays)
+
+        def result(self, _: object) -> list:
+            return list(self)
+
+    monkeypatch.setattr(gradients, "_Assembly", Chunks)
     monkeypatch.setattr(gradients, "CHUNK_EXAMPLES", 4)
 
     class Model:

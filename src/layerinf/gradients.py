@@ -274,11 +274,13 @@ def collect(
     collection resumes where it stopped. A lock (``<store>.lock``) lets one process at a time work on
     a store; a second one waits, then reads the chunks the first wrote.
     """
+    n = len(enc)
+    if n == 0:
+        raise ValueError("gradients.collect: enc holds no examples")
     was_training = model.training
     model.eval()
-    n = len(enc)
     starts = list(range(0, n, CHUNK_EXAMPLES))
-    chunks: list[dict[str, np.ndarray]] = []
+    assembly = _Assembly(n, mm, with_we)
     lock = nullcontext() if store is None else FileLock(str(store) + ".lock")
     bar = tqdm(total=n, desc=desc, disable=not progress, leave=False, unit="ex")
     try:
@@ -298,12 +300,13 @@ def collect(
                         meta = {"examples": str(len(index)), "start": str(start), "sha256": _digest(arrays)}
                         save_file(arrays, str(tmp), metadata=meta)
                         os.replace(tmp, path)
-                chunks.append(arrays)
+                assembly.add(arrays)
+                del arrays  # copied into the result: one chunk at a time is held, never all of them
                 bar.update(len(index))
     finally:
         bar.close()
         model.train(was_training)
-    return _assemble(chunks, mm, enc, with_we)
+    return assembly.result(enc)
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
@@ -339,26 +342,43 @@ def _read_chunk(path: Path | None, start: int, expected: int) -> dict[str, np.nd
     return arrays
 
 
-def _assemble(chunks: list[dict[str, np.ndarray]], mm: ModuleMap, enc: Encoded, with_we: bool) -> Gradients:
-    dense = {name: np.concatenate([c[f"dense/{name}"] for c in chunks]) for name in mm.linears}
-    we = counts = None
-    if with_we:
-        parts, count_parts = [], []
-        for c in chunks:
-            k = len(c["losses"])
-            offsets = np.concatenate([[0], np.cumsum(np.bincount(c["we/example"], minlength=k))])
-            parts.append(
-                SparseRows(offsets.astype(np.int64), c["we/tokens"], c["we/rows"], mm.embedding.weight.shape[0])
-            )
-            count_parts.append(c["we/counts"])
-        we, counts = SparseRows.concat(parts), np.concatenate(count_parts)
-    return Gradients(
-        dense=dense,
-        we=we,
-        token_counts=counts,
-        infos=mm.infos,
-        n_layers=mm.n_layers,
-        losses=np.concatenate([c["losses"] for c in chunks]),
-        logits=np.concatenate([c["logits"] for c in chunks]),
-        labels=enc.labels.copy(),
-    )
+class _Assembly:
+    """The result of `collect`, filled chunk by chunk: each chunk's dense rows are copied into
+    arrays allocated once for all examples, so peak memory is the result plus one chunk (holding
+    every chunk until a final concatenation needed twice the result)."""
+
+    def __init__(self, n: int, mm: ModuleMap, with_we: bool) -> None:
+        self.n, self.mm, self.with_we, self.pos = n, mm, with_we, 0
+        self.dense: dict[str, np.ndarray] = {}
+        self.small: dict[str, list[np.ndarray]] = {"losses": [], "logits": [], "counts": []}
+        self.we_parts: list[SparseRows] = []
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        k = len(arrays["losses"])
+        for name in self.mm.linears:
+            part = arrays[f"dense/{name}"]
+            if name not in self.dense:
+                self.dense[name] = np.empty((self.n, *part.shape[1:]), dtype=part.dtype)
+            self.dense[name][self.pos : self.pos + k] = part
+        self.small["losses"].append(arrays["losses"])
+        self.small["logits"].append(arrays["logits"])
+        if self.with_we:
+            offsets = np.concatenate([[0], np.cumsum(np.bincount(arrays["we/example"], minlength=k))])
+            vocab = self.mm.embedding.weight.shape[0]
+            self.we_parts.append(SparseRows(offsets.astype(np.int64), arrays["we/tokens"], arrays["we/rows"], vocab))
+            self.small["counts"].append(arrays["we/counts"])
+        self.pos += k
+
+    def result(self, enc: Encoded) -> Gradients:
+        if self.pos != self.n:
+            raise RuntimeError(f"gradients: {self.pos} of {self.n} examples assembled")
+        return Gradients(
+            dense=self.dense,
+            we=SparseRows.concat(self.we_parts) if self.with_we else None,
+            token_counts=np.concatenate(self.small["counts"]) if self.with_we else None,
+            infos=self.mm.infos,
+            n_layers=self.mm.n_layers,
+            losses=np.concatenate(self.small["losses"]),
+            logits=np.concatenate(self.small["logits"]),
+            labels=enc.labels.copy(),
+        )
