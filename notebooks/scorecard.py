@@ -70,7 +70,7 @@ rows = [
      "verdict": c1["verdict"]},
     {"claim": "2. Middle attention beats WE; CL is worst",
      "paper (as reported)": "best: middle attention blocks; CL worst for every model",
-     "measured here": f"best TracIn block {group_label(c2['best_block_tracin'], n_layers)} NDR@30 "
+     "measured here": f"best TracIn block ({group_label(c2['best_block_tracin'], n_layers)}): NDR@30 "
                       f"{c2['ndr30_best_block_tracin']:.3f} vs WE {c2['ndr30_we_tracin']:.3f}, TracIn-WE "
                       f"{c2['ndr30_tracin_we']:.3f}, CL {c2['ndr30_cl_tracin']:.3f}; middle wins for "
                       f"{c2['n_middle_wins']}/{c2['n_methods']} methods, CL worst for {c2['n_cl_worst']}/{c2['n_methods']}",
