@@ -70,19 +70,19 @@ pd.Series(machine).to_frame("this build ran on")
 # ## The build, notebook by notebook
 #
 # Wall time of each executed notebook in this build (profile {glue:text}`cost_profile`), and the
-# largest resident memory of any notebook kernel so far. The first notebook that needs a run
-# computes it; the later ones read it from the artifact cache.
+# peak resident memory of its kernel (sampled every half second). The first notebook that needs a
+# run computes it; the later ones read it from the artifact cache.
 
 # %%
-rows = [{"step": name, "seconds": t["seconds"], "max kernel RSS (MB)": t.get("max_kernel_rss_mb")}
-        for name, t in timings.items() if t.get("profile") == profile]
+rows = [{"step": name, "seconds": t["seconds"], "kernel peak RSS (MB)": t.get("kernel_peak_rss_mb")}
+        for name, t in timings.items() if t.get("profile") == profile and name != "_setup"]
 build = pd.DataFrame(rows)
 build
 
 # %%
 setup_s = float(timings.get("_setup", {}).get("seconds", float("nan")))
 notebooks_s = float(build.loc[build.step != "_setup", "seconds"].sum()) if len(build) else float("nan")
-peak_mb = float(build["max kernel RSS (MB)"].max()) if len(build) else float("nan")
+peak_mb = float(pd.to_numeric(build["kernel peak RSS (MB)"]).max()) if len(build) else float("nan")
 report.glue_all({"profile": profile, "setup_s": setup_s, "notebooks_s": notebooks_s,
                  "notebooks_min": notebooks_s / 60, "peak_mb": peak_mb}, prefix="cost_")
 

@@ -138,11 +138,29 @@ def test_prune_toc_drops_missing_pages(tmp_path: Path) -> None:
 def test_record_timing_keeps_other_entries(tmp_path: Path) -> None:
     (tmp_path / "book" / "_executed").mkdir(parents=True)
     bookbuild.record_timing("teaching", 1.23456, "smoke", tmp_path)
-    bookbuild.record_timing("c1_cancellation", 2.0, "default", tmp_path)
+    bookbuild.record_timing("c1_cancellation", 2.0, "default", tmp_path, kernel_peak_mb=1234.56)
     timings = yaml.safe_load((tmp_path / "book" / "_executed" / "timings.json").read_text(encoding="utf-8"))
     assert set(timings) == {"teaching", "c1_cancellation"}
     assert timings["teaching"]["seconds"] == 1.235 and timings["teaching"]["profile"] == "smoke"
     assert timings["c1_cancellation"]["cores"] >= 1 and "timestamp" in timings["c1_cancellation"]
+    assert (
+        timings["c1_cancellation"]["kernel_peak_rss_mb"] == 1234.6 and timings["teaching"]["kernel_peak_rss_mb"] is None
+    )
+
+
+def test_kernel_memory_peak_is_per_notebook() -> None:
+    """Each notebook gets its own kernel's peak, not the running maximum over the build (regression:
+    every notebook after the SmolLM2 one reported 3,764 MB)."""
+    import subprocess
+    import sys
+
+    big = "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(1.0)"
+    with bookbuild.ChildMemoryPeak(interval=0.05) as first:
+        subprocess.run([sys.executable, "-c", big], check=True)
+    with bookbuild.ChildMemoryPeak(interval=0.05) as second:
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(1.0)"], check=True)
+    assert first.peak_mb > 250, first.peak_mb
+    assert 1 < second.peak_mb < 100, second.peak_mb
 
 
 def test_model_and_set_overrides_reach_only_declared_parameters(tmp_path):

@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from html.parser import HTMLParser
@@ -228,17 +229,50 @@ def execute_notebook(name: str, profile: str, root: Path = ROOT, overrides: dict
     return time.perf_counter() - start
 
 
-def record_timing(name: str, seconds: float, profile: str, root: Path = ROOT) -> None:
+class ChildMemoryPeak:
+    """Largest resident memory (MB) of any one child process (a notebook's kernel) while the
+    `with` block runs, sampled every `interval` seconds by a background thread (a spike shorter than
+    that can be missed). Per notebook, unlike ``RUSAGE_CHILDREN``'s maximum over every child the
+    build has waited for."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        import psutil
+
+        self._me, self._psutil, self.interval = psutil.Process(), psutil, interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        for child in self._me.children(recursive=True):
+            try:
+                self.peak_mb = max(self.peak_mb, child.memory_info().rss / 2**20)
+            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+                continue  # ended between listing and reading
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> ChildMemoryPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def record_timing(
+    name: str, seconds: float, profile: str, root: Path = ROOT, kernel_peak_mb: float | None = None
+) -> None:
     """Add or replace the entry of `name` in ``book/_executed/timings.json`` (written atomically)."""
     path = root / "book" / "_executed" / "timings.json"
     path.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no executed notebooks yet
     timings: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    import resource
-
     timings[name] = {
         "seconds": round(seconds, 3),
-        # kernels are child processes: the largest resident set of any kernel so far in this build
-        "max_kernel_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "kernel_peak_rss_mb": None if kernel_peak_mb is None else round(kernel_peak_mb, 1),
         "profile": profile,
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cores": os.cpu_count() or 1,
@@ -260,9 +294,10 @@ def execute_all(names: Sequence[str], profile: str, root: Path = ROOT, overrides
         print(f"== set-up took {setup:.0f} s", flush=True)
     for k, name in enumerate(names, 1):
         print(f"== execute [{k}/{len(names)}] {name} (profile {profile}) ...", flush=True)
-        seconds = execute_notebook(name, profile, root, overrides)
-        record_timing(name, seconds, profile, root)
-        print(f"   {name}: done in {seconds:.1f} s", flush=True)
+        with ChildMemoryPeak() as memory:
+            seconds = execute_notebook(name, profile, root, overrides)
+        record_timing(name, seconds, profile, root, memory.peak_mb)
+        print(f"   {name}: done in {seconds:.1f} s, kernel peak {memory.peak_mb:,.0f} MB", flush=True)
 
 
 def warn_mixed_profiles(root: Path = ROOT) -> None:
