@@ -70,14 +70,16 @@ pd.Series(machine).to_frame("this build ran on")
 # ## The build, notebook by notebook
 #
 # Wall time of each executed notebook in this build (profile {glue:text}`cost_profile`), and the
-# peak resident memory of its kernel (sampled every half second). The first notebook that needs a
-# run computes it; the later ones read it from the artifact cache.
+# peak resident memory of its kernel (sampled every half second; – where not recorded). The first
+# notebook that needs a run computes it; the later ones read it from the artifact cache. A page is
+# recorded after it runs, so the rows of this page and of the pages after it come from their
+# previous execution.
 
 # %%
 rows = [{"step": name, "seconds": t["seconds"], "kernel peak RSS (MB)": t.get("kernel_peak_rss_mb")}
         for name, t in timings.items() if t.get("profile") == profile and name != "_setup"]
 build = pd.DataFrame(rows)
-build
+build.style.format({"seconds": "{:,.1f}", "kernel peak RSS (MB)": "{:,.0f}"}, na_rep="–").hide(axis="index")
 
 # %%
 setup_s = float(timings.get("_setup", {}).get("seconds", float("nan")))
