@@ -79,37 +79,16 @@ def measure(n_train: int, overrides: dict) -> dict:
     return {**json.loads(line.removeprefix(MARKER)), "process_s": wall}
 
 
-def plot(rows: list[dict], path: Path) -> None:
+def plot(frame, path: Path) -> None:
+    """The book's scaling figure (`plotting.scaling`) of `report.scaling_frame` rows, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = [r["n_train"] for r in rows]
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
-    ax_t.loglog(n, [r["run_s"] for r in rows], "o-", label="whole run")
-    stages = (
-        ("load", "x:", "load (data, model)"),
-        ("finetune", "s--", "fine-tuning"),
-        ("gradients", "^--", "gradients"),
-    )
-    for stage, style, label in stages:
-        ax_t.loglog(n, [r["stages_s"].get(stage, float("nan")) for r in rows], style, label=label)
-    influence = [sum(v for k, v in r["stages_s"].items() if k.startswith("influence/")) for r in rows]
-    ax_t.loglog(n, influence, "v--", label="influence (all methods)")
-    ax_t.set_xlabel("training examples n")
-    ax_t.set_ylabel("wall time (s)")
-    ax_t.set_title("time")
-    ax_t.legend(fontsize=8)
-    ax_m.loglog(n, [r["peak_rss_mb"] for r in rows], "o-", label="peak RSS")
-    ax_m.loglog(n, [r["gradient_bytes"] / 2**20 for r in rows], "s--", label="gradients on disk")
-    ax_m.set_xlabel("training examples n")
-    ax_m.set_ylabel("memory / storage (MiB)")
-    ax_m.set_title("memory")
-    ax_m.legend(fontsize=8)
-    for ax in (ax_t, ax_m):
-        ax.set_xticks(n, [f"{x:,}" for x in n])
-        ax.minorticks_off()
+    from layerinf import plotting
+
+    fig = plotting.scaling(frame)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -117,24 +96,27 @@ def plot(rows: list[dict], path: Path) -> None:
 def run(quick: bool, plot_path: Path | None = None) -> dict:
     from benchlib import table
 
+    from layerinf import report
+
     if quick:
         sizes, overrides = [32, 64], {"model": "tiny", "n_query": 8, "n_eval": 16, "epochs": 1}
     else:
         sizes, overrides = [250, 500, 1000, 2000], {"epochs": 1}
     rows = [measure(n, overrides) for n in sizes]
+    frame = report.scaling_frame(rows)
     if plot_path is not None:
-        plot(rows, plot_path)
+        plot(frame, plot_path)
     default_n = 1000 if 1000 in sizes else sizes[-1]
-    at_default = next(r for r in rows if r["n_train"] == default_n)
+    at_default = frame.loc[frame["n_train"] == default_n].iloc[0]
     # Linear storage: bytes per training example should be constant (query gradients are a constant offset).
-    per_example = [r["gradient_bytes"] / (r["n_train"] + r["n_query"]) for r in rows]
+    per_example = frame["bytes_per_example"]
     keys = {
-        "peak_rss_mb_default_run": at_default["peak_rss_mb"],
-        "default_run_seconds": at_default["run_s"],
-        "scaling_largest_n_seconds": rows[-1]["run_s"],
-        "scaling_largest_n_peak_rss_mb": rows[-1]["peak_rss_mb"],
-        "gradient_bytes_per_example": per_example[-1],
-        "gradient_bytes_per_example_spread": (max(per_example) - min(per_example)) / max(per_example),
+        "peak_rss_mb_default_run": float(at_default["peak_rss_mb"]),
+        "default_run_seconds": float(at_default["run_s"]),
+        "scaling_largest_n_seconds": float(frame["run_s"].iloc[-1]),
+        "scaling_largest_n_peak_rss_mb": float(frame["peak_rss_mb"].iloc[-1]),
+        "gradient_bytes_per_example": float(per_example.iloc[-1]),
+        "gradient_bytes_per_example_spread": float((per_example.max() - per_example.min()) / per_example.max()),
     }
     header = [
         "n train",
@@ -147,22 +129,11 @@ def run(quick: bool, plot_path: Path | None = None) -> dict:
         "gradients on disk MiB",
         "bytes / example",
     ]
-    body = []
-    for r, bpe in zip(rows, per_example, strict=True):
-        st = r["stages_s"]
-        body.append(
-            [
-                f"{r['n_train']:,}",
-                r["run_s"],
-                st.get("finetune", float("nan")),
-                st.get("gradients", float("nan")),
-                sum(v for k, v in st.items() if k.startswith("influence/")),
-                st.get("metrics", float("nan")),
-                r["peak_rss_mb"],
-                r["gradient_bytes"] / 2**20,
-                f"{bpe:,.0f}",
-            ]
-        )
+    columns = ["run_s", "finetune_s", "gradients_s", "influence_s", "metrics_s", "peak_rss_mb", "gradients_mib"]
+    body = [
+        [f"{int(r.n_train):,}", *(float(getattr(r, c)) for c in columns), f"{r.bytes_per_example:,.0f}"]
+        for r in frame.itertuples()
+    ]
     cfg_text = ", ".join(f"{k}={v}" for k, v in overrides.items())
     md = "\n\n".join(
         [

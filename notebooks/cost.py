@@ -146,13 +146,7 @@ else:
 # %%
 if bench is not None and "raw" in bench["sections"].get("gradients", {}):
     costs = report.gradient_cost_frame(bench["sections"]["gradients"]["raw"])
-    full = costs[costs["all_contenders"]]
-    ms = full.pivot_table(index="model", columns="contender", values="ms_per_example")
-    display(Markdown(" ".join(
-        f"On `{m}`, ours took {r['batched']:.0f} ms per example: {r['loop'] / r['batched']:.2f}× faster than "
-        f"the batch-size-1 loop, {r['vmap'] / r['batched']:.2f}× faster than vmap, and "
-        f"{r['batched'] / r['train']:.2f}× the cost of a training pass."
-        for m, r in ms.iterrows())))
+    display(Markdown(report.gradient_cost_summary(costs)))
     plotting.gradient_costs(costs)
 else:
     print("The gradient benchmark has no results in bench/results.json.")

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +56,20 @@ def test_quick_bench_writes_the_contract(tmp_path):
     assert markdown.startswith("### ") and "\n## " not in markdown and "\n# " not in markdown
     assert "| target |" in markdown and "failed" not in markdown
     assert (tmp_path / "scaling.png").stat().st_size > 1000
+    # The cost page's view of the same results: tidy frames, the sentence and both figures.
+    from layerinf import plotting, report
+
+    costs = report.gradient_cost_frame(results["sections"]["gradients"]["raw"])
+    assert set(costs["contender"]) == set(report.GRADIENT_CONTENDERS) and costs["all_contenders"].all()
+    ours = costs.set_index("contender").loc["batched"]
+    assert np.isclose(ours["ms_per_example"], 1000 * ours["seconds"] / ours["n"])
+    ratio = results["grad_speedup_vs_loop_tiny"]
+    assert f"{ratio:.2f}× faster than the batch-size-1 loop" in report.gradient_cost_summary(costs)
+    frame = report.scaling_frame(results["sections"]["scaling"]["raw"])
+    assert list(frame["n_train"]) == [32, 64]
+    assert np.isclose(frame["bytes_per_example"].iloc[-1], results["gradient_bytes_per_example"])
+    plotting.gradient_costs(costs)
+    plotting.scaling(frame)
 
 
 def test_peak_rss_of_a_child_is_its_own(tmp_path):

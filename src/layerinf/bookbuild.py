@@ -45,6 +45,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, ClassVar
 
+import psutil
 import yaml
 
 from layerinf.config import PROFILES, allowed
@@ -236,9 +237,7 @@ class ChildMemoryPeak:
     build has waited for."""
 
     def __init__(self, interval: float = 0.5) -> None:
-        import psutil
-
-        self._me, self._psutil, self.interval = psutil.Process(), psutil, interval
+        self._me, self.interval = psutil.Process(), interval
         self.peak_mb = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -247,7 +246,7 @@ class ChildMemoryPeak:
         for child in self._me.children(recursive=True):
             try:
                 self.peak_mb = max(self.peak_mb, child.memory_info().rss / 2**20)
-            except (self._psutil.NoSuchProcess, self._psutil.AccessDenied):
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue  # ended between listing and reading
 
     def _run(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,8 +44,6 @@ def _help(text: str, default: Any) -> Any:
 def hub_offline() -> bool:
     """Whether Hugging Face hub access is switched off (``HF_HUB_OFFLINE``), read the way
     huggingface_hub reads it: 1, ON, YES or TRUE, in any case, mean off; anything else means on."""
-    import os
-
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 

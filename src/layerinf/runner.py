@@ -55,6 +55,11 @@ from layerinf.train import TrainResult, fit
 VERSIONS = {"finetune": 1, "gradients": 2, "influence": 1, "retrain": 2, "runs": 3}
 
 
+def stage_versions() -> dict[str, int]:
+    """The versions of the stages a run's record is computed from (all but ``runs`` itself)."""
+    return {k: v for k, v in VERSIONS.items() if k != "runs"}
+
+
 @dataclass(frozen=True)
 class Setup:
     """A retraining setup: remove the lowest-scored examples under (method, group, aggregation)."""
@@ -420,7 +425,7 @@ def record_key(cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str]
         **cfg.to_dict(),
         "setups": [s.name for s in setups],
         "baselines": list(baselines),
-        "stage_versions": {k: v for k, v in VERSIONS.items() if k != "runs"},
+        "stage_versions": stage_versions(),
     }
 
 
@@ -455,7 +460,7 @@ def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
     Records of an older ``VERSIONS["runs"]``, or whose tables came from other versions of the stages
     (``stage_versions`` in their config.json), are stale (made by code that computed something else)
     and left out; a record whose files do not match its checksums is left out with a warning."""
-    current = {k: v for k, v in VERSIONS.items() if k != "runs"}
+    current = stage_versions()
     store = store or Store()
     tables: dict[str, list[pd.DataFrame]] = {}
     for entry in sorted((store.root / "runs").glob("*/manifest.json")):
