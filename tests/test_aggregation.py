@@ -191,3 +191,17 @@ def test_rank_and_vote_speed_at_paper_scale() -> None:
     assert out["rank"].mean() == pytest.approx((4500 - 1) / 2)
     k = 900
     assert out["vote"].sum() == -(24 * 500) * k * (k + 1) / 2
+
+
+def test_class_makeup_by_hand() -> None:
+    from layerinf.retrain import class_makeup
+
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    # removing every 0 wipes out class 0; the removed set is all one class
+    out = class_makeup(labels, np.array([0, 1, 2, 3]), 2)
+    assert out == {"removed_top_class_share": 1.0, "kept_min_class_share": 0.0}
+    out = class_makeup(labels, np.array([0, 4, 5]), 2)  # one of four 0s, two of six 1s
+    assert out["removed_top_class_share"] == pytest.approx(2 / 3)
+    assert out["kept_min_class_share"] == pytest.approx(min(3 / 4, 4 / 6))
+    empty = class_makeup(labels, np.array([], dtype=int), 2)
+    assert np.isnan(empty["removed_top_class_share"]) and empty["kept_min_class_share"] == 1.0

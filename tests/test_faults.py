@@ -37,7 +37,7 @@ BASELINES = ["random"]
 CHUNK = 8
 N_TRAIN_CHUNKS, N_QUERY_CHUNKS = 6, 2  # ceil(48 / 8), ceil(12 / 8)
 N_RETRAIN = len(SETUPS) + len(BASELINES)
-TABLES = ("finetune", "detection", "cancellation", "retraining")
+TABLES = runner.TABLES
 SECRET = "hf_faultTestSentinel0123456789"  # an HF_TOKEN that must never reach a log or an artifact
 
 #: The child process: one run with small gradient chunks. It counts what it computes (rewritten
@@ -91,7 +91,7 @@ result = runner.run(
     store=Store(Path(os.environ["LAYERINF_ARTIFACTS"])),
     progress=False,
 )
-for name in ("detection", "retraining", "cancellation", "finetune"):
+for name in runner.TABLES:
     getattr(result, name).to_csv(counts_path.with_suffix(f".{name}.csv"), index=False)
 print("done")
 """

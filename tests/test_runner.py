@@ -71,3 +71,29 @@ def test_mismatching_cached_config_is_refused(result, cfg, store):
     entry.write_text(json.dumps(data))
     with pytest.raises(CacheMismatch, match="lr"):
         runner.run(cfg, store=store, setups=(), baselines=(), progress=False)
+
+
+def test_no_removal_is_the_fine_tuning_and_the_noise_floor_differs_only_in_dropout(cfg, tmp_path):
+    """ "none" is read from the fine-tuning, which is seeded like a retraining: retraining with nothing
+    removed gives the same epochs exactly. "none_reseed" changes only the dropout seed."""
+    store = Store(tmp_path)
+    result = runner.run(cfg, setups=(), baselines=("none", "none_reseed"), store=store, progress=False)
+    pipe = runner.Pipeline(cfg, store, progress=False)
+    init, _, history = pipe.finetune()
+    again = pipe._fit(pipe.enc["train"], init, "retrain nothing", torch_seed=cfg.seed)
+    assert [h.eval_acc for h in again.history] == list(history["eval_acc"])
+    assert [h.query_loss for h in again.history] == list(history["query_loss"])
+    ret = result.retraining.set_index("setup")
+    assert ret.loc["none", "acc_selected"] == again.summary()["acc_selected"]
+    assert ret.loc["none", "removed"] == ret.loc["none_reseed", "removed"] == 0
+    info = result.info.iloc[0]
+    assert info["acc_selected"] == ret.loc["none", "acc_selected"]
+    labels = result.splits.eval.labels
+    assert info["majority_eval"] == pytest.approx(np.bincount(labels).max() / len(labels))
+
+
+def test_removal_reports_its_class_makeup(result):
+    ret = result.retraining.set_index("setup")
+    assert ret["kept_min_class_share"].between(0, 1).all()
+    assert ret["removed_top_class_share"].between(0.5, 1).all()  # two classes: the larger share is ≥ ½
+    assert {"acc_selected", "bacc_selected", "acc_best", "acc_last", "best_epoch"} <= set(ret.columns)

@@ -22,6 +22,8 @@ METHODS: tuple[str, ...] = ("tracin", "cosine", "datainf", "tracin_we", "tracin_
 AGGREGATIONS: tuple[str, ...] = ("mean", "mean_c", "rank", "vote")
 FIXED_GROUPS: tuple[str, ...] = ("we", "block1", "block2", "block3", "block4", "cl", "all")
 PROFILES: tuple[str, ...] = ("smoke", "default", "paper")
+#: How the training, query and evaluation examples are drawn (`data.SAMPLERS`).
+SAMPLINGS: tuple[str, ...] = ("stratified", "balanced")
 OFFLINE_TASKS: tuple[str, ...] = ("rt", "spam", "bbc")
 GLUE_TASKS: tuple[str, ...] = ("qnli", "mrpc", "sst2", "qqp", "cola", "mnli", "rte", "stsb")
 NAMED_MODELS: tuple[str, ...] = ("minilm", "smollm2", "tiny")
@@ -101,6 +103,9 @@ class RunConfig:
     n_query: int = _help("number of query examples the influence is computed against", 200)
     n_eval: int = _help("number of held-out evaluation examples for accuracy", 500)
     noise_rate: float = _help("fraction of training labels flipped, in [0, 1)", 0.2)
+    sampling: str = _help(
+        "how each split is drawn: stratified (corpus class shares) or balanced (equal per class)", "stratified"
+    )
     max_length: int = _help("maximum number of tokens per example", 64)
     lora_r: int = _help("LoRA rank", 4)
     lora_alpha: float = _help("LoRA alpha (scaling = alpha / r)", 4.0)
@@ -133,6 +138,7 @@ class RunConfig:
         if not isinstance(self.model, str) or not self.model.strip():
             raise ConfigError(f"model={self.model!r} must be a non-empty name, Hugging Face id or path")
         check_task(self.task)
+        allowed("sampling", self.sampling, SAMPLINGS)
         for name in ("seed",):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be an integer >= 0")
@@ -264,7 +270,7 @@ def field_help() -> dict[str, str]:
 
 #: The fields each pipeline stage depends on. A stage's cache key is the hash of these values plus
 #: the stage version, so changing e.g. `methods` never invalidates fine-tuning.
-_DATA = ("task", "seed", "n_train", "n_query", "n_eval", "noise_rate")
+_DATA = ("task", "seed", "n_train", "n_query", "n_eval", "noise_rate", "sampling")
 _MODEL = ("model", "max_length", "lora_r", "lora_alpha", "lora_dropout", "train_embeddings", "dtype")
 _TRAIN = ("epochs", "batch_size", "lr", "weight_decay", "warmup_frac")
 STAGE_FIELDS: dict[str, tuple[str, ...]] = {

@@ -222,6 +222,37 @@ def stratified_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> n
     return rng.permutation(np.concatenate(parts)).astype(np.int64)
 
 
+def balanced_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of a class-balanced random sample of `k` positions of `labels`, without replacement.
+
+    Every class present in `labels` gets ``k // C`` examples; the ``k % C`` left over go one each to
+    the lowest class ids. Raises `ConfigError` naming the class if it has too few examples. The result
+    is an int64 array of `k` distinct indices in random order.
+    """
+    arr = _check_labels(labels)
+    n = len(arr)
+    if isinstance(k, bool) or not isinstance(k, Integral) or not 0 <= k <= n:
+        raise ConfigError(f"k={k!r} must be an integer between 0 and the number of labels ({n})")
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    classes, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
+    quota = np.full(len(classes), int(k) // len(classes), dtype=np.int64)
+    quota[: int(k) % len(classes)] += 1
+    short = np.flatnonzero(quota > counts)
+    if short.size:
+        c = int(short[0])
+        raise ConfigError(
+            f"sampling='balanced': class {int(classes[c])} has {int(counts[c])} examples left, "
+            f"{int(quota[c])} needed for {k} balanced examples; ask for fewer or use sampling='stratified'"
+        )
+    parts = [rng.choice(np.flatnonzero(inverse == c), size=int(q), replace=False) for c, q in enumerate(quota) if q]
+    return rng.permutation(np.concatenate(parts)).astype(np.int64)
+
+
+#: How `make_splits` draws each split: proportional to the class frequencies, or equal per class.
+SAMPLERS = {"stratified": stratified_sample, "balanced": balanced_sample}
+
+
 def inject_label_noise(labels: np.ndarray, rate: float, num_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Flip exactly ``round(rate * n)`` labels, chosen uniformly at random without replacement.
 
@@ -425,8 +456,12 @@ def make_splits(
     noise_rate: float,
     data_dir: Path | str | None = None,
     glue_dir: Path | str | None = None,
+    sampling: str = "stratified",
 ) -> Splits:
     """Stratified training, query and evaluation examples of `task`, with label noise on training.
+
+    `sampling`: ``stratified`` (class proportions of the corpus) or ``balanced`` (equal numbers per
+    class, `balanced_sample`), for every split.
 
     Offline tasks (rt, spam, bbc): three disjoint stratified samples of exactly `n_train`, `n_query`
     and `n_eval` examples from the whole corpus, drawn in that order with
@@ -446,6 +481,9 @@ def make_splits(
     n_eval = _check_int("n_eval", n_eval, 1)
     seed = _check_int("seed", seed, 0)
     noise_rate = _check_rate("noise_rate", noise_rate)
+    if sampling not in SAMPLERS:
+        raise ConfigError(f"sampling={sampling!r} is not allowed; choose one of: {', '.join(SAMPLERS)}")
+    sample = SAMPLERS[sampling]
     pools = load_pool(task, data_dir=data_dir, glue_dir=glue_dir)
     rng = np.random.default_rng(seed)
 
@@ -461,7 +499,7 @@ def make_splits(
         remaining = np.arange(len(pool))
         chosen: list[np.ndarray] = []
         for k in (n_train, n_query, n_eval):
-            pick = remaining[stratified_sample(pool.labels[remaining], k, rng)]
+            pick = remaining[sample(pool.labels[remaining], k, rng)]
             remaining = np.setdiff1d(remaining, pick)
             chosen.append(pick)
         train_pool = val_pool = pool
@@ -472,13 +510,13 @@ def make_splits(
         _check_two_classes(task, val_pool, "GLUE validation")
         if len(val_pool) < 2:
             raise ConfigError(f"task={task!r}: the validation data has {len(val_pool)} example(s); at least 2 needed")
-        train_idx = stratified_sample(train_pool.labels, min(n_train, len(train_pool)), rng)
+        train_idx = sample(train_pool.labels, min(n_train, len(train_pool)), rng)
         val_idx = stratified_sample(val_pool.labels, min(GLUE_VALIDATION_CAP, len(val_pool)), rng)
         half = stratified_sample(val_pool.labels[val_idx], len(val_idx) // 2, rng)
         query_idx = val_idx[half]
         eval_idx = val_idx[np.setdiff1d(np.arange(len(val_idx)), half)]
-        query_idx = query_idx[stratified_sample(val_pool.labels[query_idx], min(n_query, len(query_idx)), rng)]
-        eval_idx = eval_idx[stratified_sample(val_pool.labels[eval_idx], min(n_eval, len(eval_idx)), rng)]
+        query_idx = query_idx[sample(val_pool.labels[query_idx], min(n_query, len(query_idx)), rng)]
+        eval_idx = eval_idx[sample(val_pool.labels[eval_idx], min(n_eval, len(eval_idx)), rng)]
 
     num_classes = len(train_pool.label_names)
     clean = train_pool.labels[train_idx].astype(np.int64)

@@ -52,6 +52,7 @@ class Grid:
     cancellation: pd.DataFrame
     retraining: pd.DataFrame
     finetune: pd.DataFrame
+    info: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def run(self, model: str, task: str, seed: int) -> RunResult:
@@ -169,6 +170,7 @@ def run_grid(
         cancellation=cat("cancellation"),
         retraining=cat("retraining"),
         finetune=cat("finetune"),
+        info=cat("info"),
         modules=pd.concat([module_table(r) for r in runs.values()], ignore_index=True),
         timings=timings,
     )

@@ -34,6 +34,7 @@ LABELS: dict[str, str] = {
     "random": "Random",
     "oracle": "Oracle",
     "none": "No removal",
+    "none_reseed": "No removal, other dropout seed",
 }
 _TAB = plt.get_cmap("tab10").colors
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -140,46 +141,102 @@ def _ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     return float(values.mean() - half), float(values.mean() + half)
 
 
+OUTCOME_COLOURS = {"supports": (0.13, 0.55, 0.13), "opposes": (0.75, 0.15, 0.15), "undecided": (0.45, 0.45, 0.45)}
+
+
+def comparisons_forest(
+    comparisons: Sequence, *, scale: float = 100.0, unit: str = "accuracy points", noise_floor: float | None = None
+) -> Figure:
+    """One row per paired comparison (`stats.Comparison`): its per-run values (dots), mean over runs
+    (diamond) and 95 % whole-run bootstrap interval (bar), coloured by outcome (green: supports the
+    claim, red: opposes it, grey: undecided). `noise_floor` (same units as the values, before
+    `scale`) shades ± that band around 0: differences inside it are what dropout alone produces."""
+    _style()
+    rows = list(comparisons)
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.4))
+    if noise_floor is not None and np.isfinite(noise_floor):
+        ax.axvspan(-scale * noise_floor, scale * noise_floor, color="0.85", zorder=0, label="dropout noise floor (±)")
+    ax.axvline(0, color="black", lw=0.8)
+    for y, c in enumerate(rows):
+        colour = OUTCOME_COLOURS.get(c.outcome, OUTCOME_COLOURS["undecided"])
+        vals = scale * np.asarray(c.values, dtype=float)
+        jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
+        ax.scatter(vals, y + jitter, s=10, color=colour, alpha=0.45, zorder=2)
+        if np.isfinite(c.low) and np.isfinite(c.high):
+            ax.plot([scale * c.low, scale * c.high], [y, y], color=colour, lw=2.5, zorder=3)
+        ax.scatter([scale * c.estimate], [y], marker="D", s=45, color=colour, edgecolor="black", zorder=4)
+    ax.set_yticks(range(len(rows)), [f"{c.name} (n = {c.n})" for c in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"difference ({unit}); > 0 is what the claim predicts")
+    handles = [
+        plt.Line2D([], [], color=col, marker="D", lw=2.5, label=f"{name}") for name, col in OUTCOME_COLOURS.items()
+    ]
+    if noise_floor is not None and np.isfinite(noise_floor):
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85", label="dropout noise floor"))
+    ax.legend(handles=handles, fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def retraining_boxes(
     retraining: pd.DataFrame,
     *,
     aggregation: str = "mean",
-    value: str = "acc_best",
+    value: str = "acc_selected",
     group_order: Sequence[str] = ("we", "block1", "block2", "block3", "block4", "cl", "all"),
     group_labels: Mapping[str, str] | None = None,
+    noise_floor: float | None = None,
 ) -> Figure:
-    """Accuracy after removal + retraining per (method, layer group) as box plots over runs, with the
-    Random / Oracle / No-removal baselines as horizontal lines (their mean over runs)."""
+    """Accuracy after removal + retraining, *relative to no removal in the same run* (points), per
+    (method, layer group) as box plots over runs; Random and Oracle as dashed lines (their mean
+    paired change); ± `noise_floor` (accuracy units) shaded around 0: what another dropout seed
+    alone changes. Pairing within runs takes the differences between tasks out of the picture."""
     _style()
-    df = retraining[(retraining.aggregation == aggregation)]
+    run = ["model", "task", "seed"]
+    none = retraining[retraining.setup == "none"].set_index(run)[value].rename("none_value")
+    rel = retraining.join(none, on=run)
+    rel = rel.assign(change=100 * (rel[value] - rel["none_value"])).dropna(subset=["change"])
+    df = rel[rel.aggregation == aggregation]
     groups = [g for g in group_order if g in set(df.group)]
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(groups) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(groups) + 2.5), 4.2))
+    if noise_floor is not None and np.isfinite(noise_floor):
+        ax.axhspan(-100 * noise_floor, 100 * noise_floor, color="0.85", zorder=0)
+    ax.axhline(0, color=COLOURS["none"], lw=1.2)
     sns.boxplot(
         data=df,
         x="group",
-        y=value,
+        y="change",
         hue="method",
         order=groups,
         ax=ax,
         palette={m: COLOURS.get(m, _TAB[8]) for m in df.method.unique()},
         fliersize=2,
     )
-    for base in ("none", "random", "oracle"):
-        rows = retraining[retraining.setup == base]
+    for base in ("random", "oracle"):
+        rows = rel[rel.setup == base]
         if len(rows):
-            ax.axhline(rows[value].mean(), color=COLOURS[base], ls="--", lw=1.2, label=f"{label(base)} (mean)")
+            ax.axhline(rows["change"].mean(), color=COLOURS[base], ls="--", lw=1.2, label=f"{label(base)} (mean)")
     handles, labels_ = ax.get_legend_handles_labels()
-    ax.legend(handles, [label(x) for x in labels_], fontsize=8, ncol=2, loc="lower left")
+    handles.append(plt.Line2D([], [], color=COLOURS["none"], lw=1.2))
+    labels_.append("no removal (0)")
+    if noise_floor is not None and np.isfinite(noise_floor):
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85"))
+        labels_.append("dropout noise floor (±)")
+    ax.legend(handles, [label(x) for x in labels_], fontsize=8, ncol=3, loc="lower left")
     names = group_labels or {}
     ax.set_xticks(range(len(groups)), [names.get(g, label(g)) for g in groups])
     ax.set_xlabel("layer group whose scores chose the removed 30 %")
-    ax.set_ylabel("evaluation accuracy after retraining")
+    ax.set_ylabel("accuracy change vs no removal (points)")
     fig.tight_layout()
     return fig
 
 
+_AGG_DIFF_COLOURS = {"Rank − Mean": COLOURS["rank"], "Vote − Mean": COLOURS["vote"], "mean_c − Mean": COLOURS["mean_c"]}
+
+
 def aggregation_differences(diffs: pd.DataFrame, group_labels: Mapping[str, str] | None = None) -> Figure:
-    """Rank − Mean and Vote − Mean accuracy differences per layer group (points: runs; bars: mean)."""
+    """Rank − Mean, Vote − Mean (and mean_c − Mean, the control) accuracy differences per layer group
+    (points: runs; diamonds: mean with a 95 % interval over runs)."""
     _style()
     fig, ax = plt.subplots(figsize=(8, 3.8))
     sns.stripplot(
@@ -190,7 +247,7 @@ def aggregation_differences(diffs: pd.DataFrame, group_labels: Mapping[str, str]
         dodge=True,
         alpha=0.55,
         ax=ax,
-        palette={"Rank − Mean": COLOURS["rank"], "Vote − Mean": COLOURS["vote"]},
+        palette=_AGG_DIFF_COLOURS,
         legend=False,
     )
     sns.pointplot(
@@ -203,7 +260,7 @@ def aggregation_differences(diffs: pd.DataFrame, group_labels: Mapping[str, str]
         errorbar=("ci", 95),
         ax=ax,
         markers="D",
-        palette={"Rank − Mean": COLOURS["rank"], "Vote − Mean": COLOURS["vote"]},
+        palette=_AGG_DIFF_COLOURS,
     )
     ax.axhline(0, color="black", lw=0.8)
     names = group_labels or {}

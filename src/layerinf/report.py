@@ -1,9 +1,8 @@
-"""Claim-by-claim summaries and verdicts computed from a grid's tables (pure pandas).
+"""Tables the pages show beside the verdicts (pure pandas): cancellation per group, the confounds of
+the ground truth (fine-tuned accuracy against the majority class, the class make-up of each removed
+set, the dropout noise floor), the pooled Spearman table, and the benchmark parsers of the cost page.
 
-Each `claimN` function returns a flat dict of plain Python values — the numbers a notebook glues
-into its prose — including a ``verdict`` of "held", "partly held" or "did not hold" decided by the
-explicit criteria in its docstring. The scorecard calls the same functions, so a verdict cannot
-differ between the claim page and the scorecard.
+The verdicts themselves are decided in `layerinf.verdicts`.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerinf import comparison
-from layerinf.counterexample import evaluate
+from layerinf import comparison, stats
+from layerinf.verdicts import ACC, WIPEOUT, joined
 
 RUN = ["model", "task", "seed"]
-ACC = "acc_best"  # the paper reports the best epoch; acc_last is shown beside it
-MIDDLE = ("block2", "block3")
 BLOCKS = ("block1", "block2", "block3", "block4")
+BASELINE_SETUPS = ("random", "oracle", "none", "none_reseed")
 
 
 def _f(x: object) -> float:
@@ -44,56 +42,9 @@ def cancellation_summary(cancellation: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def joined(detection: pd.DataFrame, retraining: pd.DataFrame, cancellation: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, method, group, aggregation) that was retrained: detection metrics, the
-    retrained accuracies and the group's cancellation ratio."""
-    ret = retraining[~retraining.setup.isin(["random", "oracle", "none"])]
-    keys = [*RUN, "method", "group", "aggregation"]
-    out = ret.merge(detection, on=keys, how="left").merge(
-        cancellation[[*RUN, "group", "ratio"]].rename(columns={"ratio": "cancellation"}), on=[*RUN, "group"], how="left"
-    )
-    return out
-
-
 def baseline_means(retraining: pd.DataFrame, value: str = ACC) -> dict[str, float]:
-    base = retraining[retraining.setup.isin(["random", "oracle", "none"])]
+    base = retraining[retraining.setup.isin(BASELINE_SETUPS)]
     return {k: _f(v) for k, v in base.groupby("setup")[value].mean().items()}
-
-
-def claim1(
-    detection: pd.DataFrame,
-    retraining: pd.DataFrame,
-    cancellation: pd.DataFrame,
-    method: str = "tracin",
-    aggregation: str = "mean",
-) -> dict[str, Any]:
-    """Cancellation is not a reliable guide. Criteria: held if the counterexample separates more
-    with the cancelling block (it does by construction: a check of the code) AND across layer groups
-    the Spearman ρ between cancellation and retrained accuracy is weak (|ρ| < 0.5) or not significant
-    (p > 0.05); "did not hold" if ρ is significant and ≥ 0.5 in absolute value."""
-    ce = evaluate()
-    df = joined(detection, retraining, cancellation)
-    df = df[(df.method == method) & (df.aggregation == aggregation) & np.isfinite(df.cancellation)]
-    acc = comparison.spearman(df.cancellation.to_numpy(), df[ACC].to_numpy())
-    det = detection[(detection.method == method) & (detection.aggregation == aggregation)].merge(
-        cancellation[[*RUN, "group", "ratio"]], on=[*RUN, "group"]
-    )
-    det = det[np.isfinite(det.ratio)]
-    ndr = comparison.spearman(det.ratio.to_numpy(), det["ndr@30"].to_numpy())
-    weak = (abs(acc[0]) < 0.5) or (acc[1] > 0.05) or math.isnan(acc[0])
-    sep_ok = ce["theta+omega"]["separation"] > ce["theta"]["separation"]
-    verdict = "held" if weak and sep_ok else ("partly held" if sep_ok else "did not hold")
-    return {
-        "ce_sep_theta": _f(ce["theta"]["separation"]),
-        "ce_sep_both": _f(ce["theta+omega"]["separation"]),
-        "rho_cancel_acc": _f(acc[0]),
-        "p_cancel_acc": _f(acc[1]),
-        "n_cancel_acc": int(acc[2]),
-        "rho_cancel_ndr": _f(ndr[0]),
-        "p_cancel_ndr": _f(ndr[1]),
-        "n_cancel_ndr": int(ndr[2]),
-        "verdict": verdict,
-    }
 
 
 def group_ranking(
@@ -103,144 +54,97 @@ def group_ranking(
     metric: str = "ndr@30",
     groups: Sequence[str] = ("we", *BLOCKS, "cl"),
 ) -> pd.Series:
-    """Mean `metric` over runs per layer group, best first."""
+    """Mean `metric` over runs per layer group, best first (a proxy, for display)."""
     d = detection[(detection.method == method) & (detection.aggregation == aggregation) & detection.group.isin(groups)]
     return d.groupby("group")[metric].mean().sort_values(ascending=False)
 
 
-def claim2(
-    detection: pd.DataFrame,
-    retraining: pd.DataFrame,
-    methods: Sequence[str] = ("tracin", "cosine", "datainf"),
-    aggregation: str = "mean",
-) -> dict[str, Any]:
-    """Middle attention beats WE; CL is worst. Per method (detection, NDR@30, Mean aggregation, mean
-    over runs): "middle wins" if the best LoRA block is block2 or block3 AND beats WE and TracIn-WE;
-    "CL worst" if CL has the lowest NDR@30 of all groups. Held if both happen for a majority of
-    methods; partly held if one of them does; did not hold otherwise. Retraining accuracies per group
-    are reported beside it (too few runs here to decide on them alone)."""
-    out: dict[str, Any] = {}
-    middle_wins = cl_worst = 0
-    tracin_we = detection[
-        (detection.method == "tracin_we") & (detection.aggregation == aggregation) & (detection.group == "we")
-    ]["ndr@30"].mean()
-    out["ndr30_tracin_we"] = _f(tracin_we)
-    used = [m for m in methods if m in set(detection.method)]
-    for m in used:
-        rank = group_ranking(detection, m, aggregation)
-        blocks = rank[rank.index.isin(BLOCKS)]
-        best_block = str(blocks.index[0])
-        win = (
-            best_block in MIDDLE
-            and blocks.iloc[0] > rank.get("we", -1)
-            and blocks.iloc[0] > (tracin_we if np.isfinite(tracin_we) else -1)
-        )
-        middle_wins += bool(win)
-        cl_worst += bool(rank.index[-1] == "cl")
-        out[f"best_block_{m}"] = best_block
-        out[f"ndr30_best_block_{m}"] = _f(blocks.iloc[0])
-        out[f"ndr30_we_{m}"] = _f(rank.get("we", np.nan))
-        out[f"ndr30_cl_{m}"] = _f(rank.get("cl", np.nan))
-    out["n_methods"] = len(used)
-    out["n_middle_wins"] = middle_wins
-    out["n_cl_worst"] = cl_worst
-    acc = retraining[~retraining.setup.isin(["random", "oracle", "none"]) & (retraining.aggregation == aggregation)]
-    if len(acc):
-        by_group = acc.groupby("group")[ACC].mean().sort_values(ascending=False)
-        out["retrain_best_group"] = str(by_group.index[0])
-        out["retrain_best_acc"] = _f(by_group.iloc[0])
-        out["retrain_cl_acc"] = _f(by_group.get("cl", np.nan))
-        out["retrain_we_acc"] = _f(by_group.get("we", np.nan))
-    out.update({f"acc_{k}": v for k, v in baseline_means(retraining).items()})
-    majority = len(used) / 2
-    a, b = middle_wins > majority, cl_worst > majority
-    out["verdict"] = "held" if a and b else ("partly held" if a or b else "did not hold")
-    return out
+# --------------------------------------------------------------------------- confounds of the ground truth
 
 
-def aggregation_differences(retraining: pd.DataFrame, value: str = ACC) -> pd.DataFrame:
-    """Rank − Mean and Vote − Mean accuracy (in points) per (run, method, group)."""
-    ret = retraining[retraining.aggregation.isin(["mean", "rank", "vote"])]
-    wide = ret.pivot_table(index=[*RUN, "method", "group"], columns="aggregation", values=value).reset_index()
-    rows = []
-    for other in ("rank", "vote"):
-        if other in wide and "mean" in wide:
-            rows.append(
-                wide.assign(comparison=f"{other.title()} − Mean", difference=100 * (wide[other] - wide["mean"]))
-            )
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+def finetune_table(info: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the fine-tuned model's evaluation accuracy (at the epoch chosen on the query set), its
+    balanced accuracy, and the majority-class rate of the evaluation set it must beat."""
+    cols = ["model", "task", "seed", "n_classes", "majority_eval", "acc_selected", "bacc_selected", "acc_best"]
+    out = info[cols].copy()
+    out["margin"] = out["acc_selected"] - out["majority_eval"]
+    return out.sort_values(["model", "task", "seed"], ignore_index=True)
 
 
-def claim3(detection: pd.DataFrame, retraining: pd.DataFrame) -> dict[str, Any]:
-    """Rank and Vote beat Mean. Criteria on retrained accuracy (mean difference over (run, method,
-    group)) and on detection (mean NDR@30 over (run, method, group)): held if Rank and Vote both
-    beat Mean on accuracy; partly held if one of them does, or if neither does on accuracy but both
-    do on NDR@30; did not hold otherwise."""
-    out: dict[str, Any] = {}
-    det = detection[~detection.method.isin(["tracin_we", "tracin_we_top10"])]
-    for how, v in det.groupby("aggregation")["ndr@30"].mean().items():
-        out[f"ndr30_{how}"] = _f(v)
-    for how, v in det.groupby("aggregation")["auc_ndr"].mean().items():
-        out[f"auc_{how}"] = _f(v)
-    diffs = aggregation_differences(retraining)
-    for comp, key in (("Rank − Mean", "rank"), ("Vote − Mean", "vote")):
-        part = diffs[diffs.comparison == comp]["difference"] if len(diffs) else pd.Series(dtype=float)
-        out[f"diff_{key}"] = _f(part.mean()) if len(part) else math.nan
-        out[f"wins_{key}"] = int((part > 0).sum())
-        out[f"losses_{key}"] = int((part < 0).sum())
-        out[f"n_{key}"] = len(part)
-    acc_rank, acc_vote = out["diff_rank"] > 0, out["diff_vote"] > 0
-    det_both = out.get("ndr30_rank", 0) > out.get("ndr30_mean", 1) and out.get("ndr30_vote", 0) > out.get(
-        "ndr30_mean", 1
+def finetune_summary(info: pd.DataFrame) -> dict[str, float]:
+    """The weakest fine-tuning of the grid: smallest accuracy margin over the majority class."""
+    t = finetune_table(info)
+    return {
+        "min_margin": _f(t["margin"].min()) if len(t) else math.nan,
+        "min_acc": _f(t["acc_selected"].min()) if len(t) else math.nan,
+        "max_majority": _f(t["majority_eval"].max()) if len(t) else math.nan,
+        "n_runs": len(t),
+    }
+
+
+def removal_makeup(retraining: pd.DataFrame, runs: int | None = None) -> pd.DataFrame:
+    """Per setup, over runs: the noisy share of the removed examples, the largest share one class has
+    among them, the smallest share of a class kept, and in how many runs a class was wiped out
+    (fewer than `verdicts.WIPEOUT` of its training examples kept)."""
+    r = retraining[retraining["removed"] > 0].copy()
+    r["noisy share"] = r["removed_noisy"] / r["removed"]
+    g = r.groupby("setup", sort=False)
+    out = pd.DataFrame(
+        {
+            "noisy share of removed": g["noisy share"].mean(),
+            "top class share of removed": g["removed_top_class_share"].mean(),
+            "min class share kept": g["kept_min_class_share"].mean(),
+            "runs with a class wiped out": g["kept_min_class_share"].apply(lambda x: int((x < WIPEOUT).sum())),
+            "runs": g.size(),
+        }
     )
-    if acc_rank and acc_vote:
-        out["verdict"] = "held"
-    elif acc_rank or acc_vote or det_both:
-        out["verdict"] = "partly held"
-    else:
-        out["verdict"] = "did not hold"
-    out["ndr30_mean_c_minus_mean"] = _f(out.get("ndr30_mean_c", np.nan) - out.get("ndr30_mean", np.nan))
     return out
+
+
+def noise_floor(retraining: pd.DataFrame, value: str = ACC) -> dict[str, float]:
+    """The dropout noise floor: per run, the accuracy of the no-removal retraining with another
+    dropout seed minus that of the fine-tuning (same data, initialisation and order). Returns the root
+    mean square of these differences (the typical gap between two retrainings that differ in dropout
+    alone), their mean, the largest, and n."""
+    d = stats.paired_difference(retraining, "none_reseed", "none", value=value) if len(retraining) else pd.Series()
+    d = d.dropna()
+    return {
+        "rms": float(np.sqrt(np.mean(d.to_numpy() ** 2))) if len(d) else math.nan,
+        "mean": _f(d.mean()) if len(d) else math.nan,
+        "max_abs": _f(d.abs().max()) if len(d) else math.nan,
+        "n": len(d),
+    }
 
 
 def spearman_predictiveness(
-    detection: pd.DataFrame, retraining: pd.DataFrame, cancellation: pd.DataFrame
+    detection: pd.DataFrame, retraining: pd.DataFrame, cancellation: pd.DataFrame, value: str = ACC
 ) -> pd.DataFrame:
-    """Spearman ρ (and p) between retrained accuracy and cancellation / NDR@30 / AUC-NDR, pooled over
-    (layer group, task, seed), one row per (aggregation, method)."""
+    """Spearman ρ (and p, rows taken as independent) between retrained accuracy and cancellation /
+    NDR@30 / AUC-NDR, pooled over (layer group, task, seed), one row per (aggregation, method): the
+    paper's table. The verdict of claim 4 uses within-run correlations instead (`verdicts.claim4`)."""
     df = joined(detection, retraining, cancellation)
     return comparison.spearman_table(
-        df, by=("aggregation", "method"), x_cols=("cancellation", "ndr@30", "auc_ndr"), y_col=ACC
+        df, by=("aggregation", "method"), x_cols=("cancellation", "ndr@30", "auc_ndr"), y_col=value
     )
 
 
-def claim4(detection: pd.DataFrame, retraining: pd.DataFrame, cancellation: pd.DataFrame) -> dict[str, Any]:
-    """NDR predicts retraining; cancellation does not. Criteria: held if, for a majority of the
-    (aggregation, method) rows, ρ(NDR@30, accuracy) is positive and larger than |ρ(cancellation,
-    accuracy)|, and it is significant (p ≤ 0.05) in at least one row; partly held if it is larger in
-    a majority but nowhere significant; did not hold otherwise."""
-    table = spearman_predictiveness(detection, retraining, cancellation)
-    out: dict[str, Any] = {"n_rows": len(table)}
-    better = sig = 0
-    for _, row in table.iterrows():
-        key = f"{row['aggregation']}_{row['method']}"
-        out[f"rho_ndr_{key}"] = _f(row["ndr@30_rho"])
-        out[f"p_ndr_{key}"] = _f(row["ndr@30_p"])
-        out[f"rho_cancel_{key}"] = _f(row["cancellation_rho"])
-        ok = row["ndr@30_rho"] > 0 and row["ndr@30_rho"] > abs(
-            row["cancellation_rho"] if np.isfinite(row["cancellation_rho"]) else 0
+def scorecard_row(model: str, results: Mapping[str, Any], claim: str) -> dict[str, Any]:
+    """One row of the scorecard: the deciding comparisons of `claim` as "estimate [low, high]" text."""
+    r = results[claim]
+    parts = []
+    for c in r.comparisons:
+        scale = 1.0 if c.kind == "equivalence" or c.key.startswith(("rho", "ndr_minus")) else 100.0
+        unit = "" if scale == 1.0 else " pts"
+        parts.append(
+            f"{c.name}: {scale * c.estimate:+.2f}{unit} [{scale * c.low:+.2f}, {scale * c.high:+.2f}] → {c.outcome}"
         )
-        better += bool(ok)
-        sig += bool(ok and row["ndr@30_p"] <= 0.05)
-    out["n_better"] = better
-    out["n_significant"] = sig
-    if better > len(table) / 2 and sig:
-        out["verdict"] = "held"
-    elif better > len(table) / 2:
-        out["verdict"] = "partly held"
-    else:
-        out["verdict"] = "did not hold"
-    return out
+    return {
+        "model": model,
+        "claim": claim,
+        "n runs": r.n_runs,
+        "evidence (95 % interval)": "; ".join(parts),
+        "verdict": r.verdict,
+    }
 
 
 def cpu_model() -> str:

@@ -11,7 +11,12 @@ import numpy as np
 
 from layerinf.config import ConfigError, allowed
 
-BASELINES: tuple[str, ...] = ("random", "oracle", "none")
+#: random: a random 30 %; oracle: every noisy example first; none: nothing removed (this is the
+#: original fine-tuning, which is seeded like a retraining); none_reseed: nothing removed, retrained
+#: with another dropout seed: the noise floor of a retrained accuracy.
+BASELINES: tuple[str, ...] = ("random", "oracle", "none", "none_reseed")
+#: Added to the run's seed to seed the dropout masks of the ``none_reseed`` retraining.
+RESEED_OFFSET = 100_003
 
 
 def n_removed(n: int, frac: float) -> int:
@@ -29,12 +34,12 @@ def lowest(scores: np.ndarray, frac: float) -> np.ndarray:
 def baseline_removal(kind: str, noisy_mask: np.ndarray, frac: float, seed: int) -> np.ndarray:
     """random: a uniformly random round(frac·n); oracle: every noisy example first, then random
     clean ones up to round(frac·n) (or a random subset of the noisy ones if there are more);
-    none: nothing."""
+    none, none_reseed: nothing."""
     allowed("baseline", kind, BASELINES)
     n = len(noisy_mask)
     k = n_removed(n, frac)
     rng = np.random.default_rng(seed + 7919)
-    if kind == "none":
+    if kind in ("none", "none_reseed"):
         return np.zeros(0, dtype=np.int64)
     if kind == "random":
         return np.sort(rng.choice(n, size=k, replace=False))
@@ -43,3 +48,22 @@ def baseline_removal(kind: str, noisy_mask: np.ndarray, frac: float, seed: int) 
     if len(noisy) >= k:
         return np.sort(rng.choice(noisy, size=k, replace=False))
     return np.sort(np.concatenate([noisy, rng.choice(clean, size=k - len(noisy), replace=False)]))
+
+
+def class_makeup(labels: np.ndarray, removed: np.ndarray, num_classes: int) -> dict[str, float]:
+    """What removing `removed` does to the classes of the training set (`labels`: the labels the model
+    is trained on, i.e. after noise).
+
+    Returns ``removed_top_class_share`` (the largest share one class has among the removed
+    examples; NaN if none removed) and ``kept_min_class_share`` (the smallest fraction of a class's
+    training examples that is kept: 0 means the removal wiped that class out).
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    total = np.bincount(labels, minlength=num_classes)
+    gone = np.bincount(labels[np.asarray(removed, dtype=np.int64)], minlength=num_classes)
+    present = total > 0
+    kept = (total - gone)[present] / total[present]
+    return {
+        "removed_top_class_share": float(gone.max() / gone.sum()) if gone.sum() else float("nan"),
+        "kept_min_class_share": float(kept.min()),
+    }

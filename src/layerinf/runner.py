@@ -39,7 +39,7 @@ from layerinf.encoding import Encoded, encode
 from layerinf.gradients import Gradients, collect
 from layerinf.influence import compute_scores
 from layerinf.models import load_model, load_tokenizer, load_trainable_state, module_map, trainable_state
-from layerinf.retrain import BASELINES, baseline_removal, lowest
+from layerinf.retrain import BASELINES, RESEED_OFFSET, baseline_removal, class_makeup, lowest
 from layerinf.scores import ModuleScores, group_mask
 from layerinf.train import TrainResult, fit
 
@@ -52,7 +52,10 @@ from layerinf.train import TrainResult, fit
 #: where a GLUE training split is smaller than n_train).
 #: gradients 2: examples batched longest first within a chunk (less padding); values equal up to
 #: float rounding, which can reorder near-ties of the scores.
-VERSIONS = {"finetune": 1, "gradients": 2, "influence": 1, "retrain": 2, "runs": 3}
+#: finetune 2 / retrain 3 / runs 4: fine-tuning is seeded like a retraining (so "no removal" is the
+#: fine-tuning itself), every epoch records balanced accuracy, runs record the class make-up of each
+#: removed set and a per-run `info` table.
+VERSIONS = {"finetune": 2, "gradients": 2, "influence": 1, "retrain": 3, "runs": 4}
 
 
 def stage_versions() -> dict[str, int]:
@@ -82,7 +85,12 @@ class RunResult:
     finetune: per-epoch history of the fine-tuning (query loss/accuracy, evaluation accuracy).
     detection: one row per (method, group, aggregation): ndr@5 … ndr@90, auc_ndr, roc_auc.
     cancellation: one row per layer group: ratio, median, min, max, n_params.
-    retraining: one row per setup and baseline: removed, removed_noisy, acc_best/selected/last.
+    retraining: one row per setup and baseline: removed, removed_noisy, the class make-up of the
+        removed set (`retrain.class_makeup`), and the evaluation accuracy of the retrained model:
+        acc_selected (epoch of lowest query loss; the primary number), bacc_selected (its balanced
+        accuracy), acc_best (max over epochs: the paper's report), acc_last.
+    info: one row: examples, classes, majority-class rate of the evaluation set, and the fine-tuned
+        model's accuracies (the same columns as a retraining).
     """
 
     cfg: RunConfig
@@ -92,6 +100,7 @@ class RunResult:
     detection: pd.DataFrame
     cancellation: pd.DataFrame
     retraining: pd.DataFrame
+    info: pd.DataFrame = field(default_factory=pd.DataFrame)
     timings: dict[str, float] = field(default_factory=dict)
     compute: dict[str, float] = field(default_factory=dict)
     scores_paths: dict[str, Path] = field(default_factory=dict)
@@ -119,8 +128,11 @@ class Pipeline:
         self.progress = progress
         self.timings: dict[str, float] = {}  # wall time of this call (cache reads are fast)
         self.compute: dict[str, float] = {}  # what each stage cost when it was computed
+        self.finetune_summary: dict[str, float] = {}  # accuracies of the fine-tuning (set by `finetune`)
         t0 = time.perf_counter()
-        self.splits = make_splits(cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate)
+        self.splits = make_splits(
+            cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate, sampling=cfg.sampling
+        )
         self.tokenizer = load_tokenizer(cfg)
         self.pad_id = int(self.tokenizer.pad_token_id)
         self.enc = {
@@ -163,18 +175,18 @@ class Pipeline:
 
         def compute(out: Path) -> None:
             init = trainable_state(self.model)
-            result = self._fit(self.enc["train"], None, "fine-tune")
+            # Seeded exactly as a retraining that removes nothing, so that "no removal" *is* this run.
+            result = self._fit(self.enc["train"], None, "fine-tune", torch_seed=self.cfg.seed)
             _state_save(init, out / "init.safetensors")
             _state_save(result.best_state, out / "best.safetensors")
-            write_json(
-                out / "history.json", {"best_epoch": result.best_epoch, "epochs": [vars(h) for h in result.history]}
-            )
+            write_json(out / "history.json", _history(result))
 
         t0 = time.perf_counter()
         entry = self.store.cached("finetune", self.key("finetune"), VERSIONS["finetune"], compute)
         self.timings["finetune"] = time.perf_counter() - t0
         self.compute["finetune"] = self.store.seconds(entry)
         history = json.loads((entry / "history.json").read_text())
+        self.finetune_summary = {k: history["summary"][k] for k in SUMMARY}
         frame = pd.DataFrame(history["epochs"]).assign(selected=lambda d: d["epoch"] == history["best_epoch"])
         return load_file(str(entry / "init.safetensors")), load_file(str(entry / "best.safetensors")), frame
 
@@ -221,28 +233,43 @@ class Pipeline:
         self.compute[f"influence/{method}"] = self.store.seconds(entry)
         return entry / "scores.npz"
 
-    def retrain(self, init: dict[str, torch.Tensor], removed: np.ndarray, label: str) -> dict[str, float]:
+    def retrain(
+        self, init: dict[str, torch.Tensor], removed: np.ndarray, label: str, dropout_seed: int | None = None
+    ) -> dict[str, float]:
+        """Retrain from `init` without the examples `removed`; the evaluation accuracies (`SUMMARY`).
+
+        `dropout_seed` (default: the run's seed, as in the fine-tuning) seeds the dropout masks; the
+        data order always depends on the run's seed only."""
         removed = np.sort(np.asarray(removed, dtype=np.int64))
+        torch_seed = self.cfg.seed if dropout_seed is None else int(dropout_seed)
 
         def compute(out: Path) -> None:
             keep = np.setdiff1d(np.arange(len(self.enc["train"])), removed)
             # Seeded: the same removal gives the same model whether or not other stages ran before
             # in this process (fine-tuning computed or read from the cache, a resumed run, ...).
-            result = self._fit(self.enc["train"].subset(keep), init, f"retrain {label}", torch_seed=self.cfg.seed)
-            write_json(
-                out / "result.json",
-                {**result.summary(), "best_epoch": result.best_epoch, "epochs": [vars(h) for h in result.history]},
-            )
+            result = self._fit(self.enc["train"].subset(keep), init, f"retrain {label}", torch_seed=torch_seed)
+            write_json(out / "result.json", _history(result))
 
         digest = hashlib.sha256(removed.tobytes()).hexdigest()[:16]
+        key = self.key("retrain", removed=digest, n_removed=len(removed), dropout_seed=torch_seed)
         t0 = time.perf_counter()
-        entry = self.store.cached(
-            "retrain", self.key("retrain", removed=digest, n_removed=len(removed)), VERSIONS["retrain"], compute
-        )
+        entry = self.store.cached("retrain", key, VERSIONS["retrain"], compute)
         self.timings[f"retrain/{label}"] = time.perf_counter() - t0
         self.compute[f"retrain/{label}"] = self.store.seconds(entry)
         data = json.loads((entry / "result.json").read_text())
-        return {k: data[k] for k in ("acc_best", "acc_selected", "acc_last")}
+        return {k: data["summary"][k] for k in SUMMARY}
+
+
+#: The accuracies a fine-tuning or retraining reports (`train.TrainResult.summary`), plus its epoch.
+SUMMARY = ("acc_selected", "bacc_selected", "acc_best", "acc_last", "best_epoch")
+
+
+def _history(result: TrainResult) -> dict:
+    return {
+        "best_epoch": result.best_epoch,
+        "summary": {**result.summary(), "best_epoch": result.best_epoch},
+        "epochs": [vars(h) for h in result.history],
+    }
 
 
 def detection_table(
@@ -376,25 +403,36 @@ def run(
                 "method": setup.method,
                 "group": setup.group,
                 "aggregation": setup.aggregation,
-                "removed": len(removed),
-                "removed_noisy": int(noisy[removed].sum()),
+                **_removal(pipe, removed),
                 **pipe.retrain(init, removed, setup.name),
             }
         )
     for kind in baselines:
         removed = baseline_removal(kind, noisy, cfg.removal_frac, cfg.seed)
+        if kind == "none":  # the fine-tuning: same initialisation, data order and dropout seed
+            accuracies = dict(pipe.finetune_summary)
+        else:
+            seed = cfg.seed + RESEED_OFFSET if kind == "none_reseed" else None
+            accuracies = pipe.retrain(init, removed, kind, dropout_seed=seed)
         rows.append(
-            {
-                "setup": kind,
-                "method": kind,
-                "group": "",
-                "aggregation": "",
-                "removed": len(removed),
-                "removed_noisy": int(noisy[removed].sum()),
-                **pipe.retrain(init, removed, kind),
-            }
+            {"setup": kind, "method": kind, "group": "", "aggregation": "", **_removal(pipe, removed), **accuracies}
         )
     ident = {"model": cfg.model, "task": cfg.task, "seed": cfg.seed}
+    eval_labels = pipe.splits.eval.labels
+    info = pd.DataFrame(
+        [
+            {
+                "n_train": len(noisy),
+                "n_query": len(query_correct),
+                "n_eval": len(eval_labels),
+                "n_classes": pipe.splits.num_classes,
+                "majority_eval": float(np.bincount(eval_labels).max() / len(eval_labels)),
+                "query_correct": float(np.mean(query_correct)),
+                **pipe.finetune_summary,
+                **ident,
+            }
+        ]
+    )
     result = RunResult(
         cfg=cfg,
         splits=pipe.splits,
@@ -403,12 +441,23 @@ def run(
         detection=detection.assign(**ident),
         cancellation=cancellation.assign(**ident),
         retraining=pd.DataFrame(rows).assign(**ident),
+        info=info,
         timings=pipe.timings,
         compute=pipe.compute,
         scores_paths=paths,
     )
     record(pipe.store, result, setups, baselines)
     return result
+
+
+def _removal(pipe: Pipeline, removed: np.ndarray) -> dict[str, float]:
+    """How many examples a setup removes, how many of them are noisy, and its class make-up."""
+    labels = pipe.splits.train.labels
+    return {
+        "removed": len(removed),
+        "removed_noisy": int(pipe.splits.noisy_mask[removed].sum()),
+        **class_makeup(labels, removed, pipe.splits.num_classes),
+    }
 
 
 def _names(name: str, values: Sequence) -> tuple:
@@ -441,7 +490,7 @@ def record(store: Store, result: RunResult, setups: Sequence[Setup], baselines: 
     return store.cached("runs", record_key(result.cfg, setups, baselines), VERSIONS["runs"], write)
 
 
-TABLES = ("finetune", "detection", "cancellation", "retraining")
+TABLES = ("finetune", "detection", "cancellation", "retraining", "info")
 
 
 def _stage_versions(entry: Path) -> dict | str | None:

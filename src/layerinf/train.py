@@ -27,6 +27,7 @@ class EpochRecord:
     query_loss: float
     query_acc: float
     eval_acc: float
+    eval_bacc: float  # balanced accuracy: mean over the classes present of the per-class recall
 
 
 @dataclass
@@ -38,12 +39,16 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
-        """Evaluation accuracy at the best epoch (max over epochs, the paper's report), at the epoch
-        with the lowest query loss (the checkpoint we use), and at the last epoch."""
+        """Evaluation accuracy at the epoch with the lowest query loss (``acc_selected``: the primary
+        number, chosen without looking at the evaluation set), its balanced accuracy
+        (``bacc_selected``), the maximum over epochs of the evaluation accuracy (``acc_best``: the
+        paper's report, which uses the evaluation set to choose the epoch) and the last epoch's."""
         accs = [h.eval_acc for h in self.history]
+        chosen = self.history[self.best_epoch - 1]
         return {
+            "acc_selected": float(chosen.eval_acc),
+            "bacc_selected": float(chosen.eval_bacc),
             "acc_best": float(max(accs)),
-            "acc_selected": float(self.history[self.best_epoch - 1].eval_acc),
             "acc_last": float(accs[-1]),
         }
 
@@ -68,6 +73,12 @@ def loss_and_accuracy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     loss = float(-logp[np.arange(len(labels)), labels].mean())
     return loss, float((logits.argmax(axis=1) == labels).mean())
+
+
+def balanced_accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the classes present in `labels` of the fraction of their examples predicted right."""
+    pred = logits.argmax(axis=1)
+    return float(np.mean([(pred[labels == c] == c).mean() for c in np.unique(labels)]))
 
 
 def cosine_with_warmup(step: int, total: int, warmup: int) -> float:
@@ -129,8 +140,10 @@ def fit(
             running += float(loss.detach()) * len(idx)
             bar.update(1)
         q_loss, q_acc = loss_and_accuracy(predict(model, query, pad_id), query.labels)
-        _, e_acc = loss_and_accuracy(predict(model, evaluation, pad_id), evaluation.labels)
-        record = EpochRecord(epoch, running / len(train), q_loss, q_acc, e_acc)
+        e_logits = predict(model, evaluation, pad_id)
+        _, e_acc = loss_and_accuracy(e_logits, evaluation.labels)
+        e_bacc = balanced_accuracy(e_logits, evaluation.labels)
+        record = EpochRecord(epoch, running / len(train), q_loss, q_acc, e_acc, e_bacc)
         history.append(record)
         bar.set_postfix(q_loss=f"{q_loss:.3f}", eval_acc=f"{e_acc:.3f}")
         if best is None or q_loss < best.history[-1].query_loss:
