@@ -22,57 +22,122 @@
 # positions of the training examples in it; Vote gives each column's k most harmful examples
 # k, k−1, … points. {cite}`vitel2025first` report that both improve retrained accuracy, that Vote
 # can lift a weak setup to the top, and that Vote works best for k around 10–50 % of n (as reported).
+#
+# **Verdict on this build: {glue:text}`c3_verdict`** ({glue:text}`c3_n_runs` runs of
+# {glue:text}`c3_scope`).
+#
+# **Criterion, fixed before the data** (`layerinf.verdicts.CRITERIA`): {glue:text}`c3_criterion`
+#
+# ```{glue:figure} c3_forest
+# :name: fig-c3-forest
+#
+# Retrained accuracy of Rank and Vote minus Mean (deciding, top), and the controls (context): each
+# run's value is its mean over the three retrained groups (WE, a middle block, CL); diamonds are the
+# mean over runs, bars 95 % whole-run bootstrap intervals. Rank and Vote use only the queries the
+# fine-tuned model predicts correctly; mean_c is Mean over those queries, so mean_c − Mean is the
+# effect of dropping the wrong queries and Vote − mean_c the effect of ranking itself. Grey band: the
+# dropout noise floor.
+# ```
+#
+# ```{glue:} c3_decision
+# ```
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "default"
 models = ["minilm"]
 tasks = ["spam", "bbc"]
 seeds = [0, 1, 2]
 n_train = 250
 n_query = 80
-n_eval = 200
+n_eval = 500
+epochs = 2
+sampling = "balanced"
 noise_rate = 0.2
 methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
-retrain_setups = [
-    "tracin/we/mean",
-    "tracin/block2/mean",
-    "tracin/block3/mean",
-    "tracin/cl/mean",
-    "tracin/we/rank",
-    "tracin/we/vote",
-    "tracin/block2/rank",
-    "tracin/block2/vote",
-    "tracin/cl/rank",
-    "tracin/cl/vote",
-]
+retrain_setups = ["tracin/we/mean", "tracin/we/mean_c", "tracin/we/rank", "tracin/we/vote"]
 
-# %%
-import numpy as np
+# %% tags=["remove-cell"]
 import pandas as pd
+from myst_nb import glue
 
-from layerinf import plotting, report
+from layerinf import plotting, report, verdicts
 from layerinf.experiments import run_grid, vote_k_table
 from layerinf.scores import group_label
 
-# %%
 grid = run_grid(
-    profile, models, tasks, seeds,
-    setups=retrain_setups,
-    n_train=n_train, n_query=n_query, n_eval=n_eval, noise_rate=noise_rate, methods=tuple(methods),
+    profile, models, tasks, seeds, setups=retrain_setups, n_train=n_train, n_query=n_query, n_eval=n_eval,
+    epochs=epochs, sampling=sampling, noise_rate=noise_rate, methods=tuple(methods),
 )
 n_layers = next(iter(grid.runs.values())).scores("tracin").n_layers
 groups = ["we", "block1", "block2", "block3", "block4", "cl", "all"]
 names = {g: group_label(g, n_layers) for g in groups}
+result = verdicts.claim3(grid.detection, grid.retraining)
+floor = report.noise_floor(grid.retraining)
+scope = f"{', '.join(models)} on {', '.join(tasks)}, seeds {', '.join(map(str, seeds))}"
+report.glue_all({**result.flat(), "scope": scope, "noise_pct": 100 * noise_rate, "noise_floor_pts": 100 * floor["rms"]}, prefix="c3_")
+acc_rows = [c for c in result.comparisons + result.context if c.unit == "accuracy"]
+glue("c3_forest", plotting.comparisons_forest(acc_rows, band=(-floor["rms"], floor["rms"])), display=False)
+glue("c3_decision", report.decision_table(result.comparisons + result.context).style.hide(axis="index"), display=False)
 
 # %% [markdown]
-# ## Detection by aggregation
+# ## What was run
+#
+# Each run is one (model, task, seed): {glue:text}`c3_scope`. Each fine-tunes the model with LoRA on
+# the training examples ({glue:text}`c3_noise_pct:.0f` % of their labels flipped), scores every training example against every
+# query example per module, removes the 30 % lowest-scored under each setup and retrains from the same
+# initialisation. The parameters of this page:
+
+# %% tags=["remove-input"]
+report.parameters_frame(
+    profile=profile, models=models, tasks=tasks, seeds=seeds, n_train=n_train, n_query=n_query, n_eval=n_eval,
+    epochs=epochs, sampling=sampling, noise_rate=noise_rate, retrained_setups=len(retrain_setups),
+).style.hide(axis="index")
+
+# %% [markdown]
+# ## Group by group
+#
+# The differences per layer group (points are runs; diamonds the mean with a 95 % interval over
+# runs), for the three groups on which every aggregation was retrained.
+
+# %% tags=["remove-input"]
+diffs = verdicts.aggregation_differences(grid.retraining)
+fig = plotting.aggregation_differences(diffs, group_labels=names)
+
+# %% [markdown]
+# ## What each aggregation removed
+#
+# A removal that takes most of one class out of the training set changes the retrained model for a
+# reason that has nothing to do with noise. Per setup, over runs: the noisy share of the removed
+# examples ({glue:text}`c3_noise_pct:.0f` % for a random removal), the largest share one class has among them, the smallest
+# share of a class kept, and in how many runs a class was wiped out (fewer than 25 % of its training
+# examples kept). Mean wiped out a class in {glue:text}`c3_wipeout_mean` of
+# {glue:text}`c3_sets_mean` removed sets, Vote in {glue:text}`c3_wipeout_vote` of
+# {glue:text}`c3_sets_vote`.
+
+# %% tags=["remove-input"]
+sub = grid.retraining[grid.retraining.group.isin(verdicts.AGGREGATION_GROUPS) & (grid.retraining.method == "tracin")]
+report.removal_makeup(sub).style.format(
+    {"noisy share of removed": "{:.2f}", "top class share of removed": "{:.2f}", "min class share kept": "{:.2f}"})
+
+# %% [markdown]
+# **The same criterion on other accuracies** (shown, not deciding): on balanced accuracy the verdict
+# would be *{glue:text}`c3_verdict_bacc_selected`*, on the paper's best epoch
+# *{glue:text}`c3_verdict_acc_best`*.
+
+# %% tags=["remove-cell"]
+report.glue_all(
+    {f"verdict_{alt}": verdicts.claim3(grid.detection, grid.retraining, value=alt).verdict
+     for alt in verdicts.ALTERNATIVES},
+    prefix="c3_",
+)
+
+# %% [markdown]
+# ## Secondary evidence: detection by aggregation (a proxy)
 #
 # NDR@30 (fraction of the mislabelled examples among the 30 % lowest-scored) and AUC-NDR per method
-# and aggregation, averaged over layer groups, tasks and seeds. `mean_c` is the control: the plain
-# mean, but over the correctly predicted queries only (the queries Rank and Vote use), which
-# separates the effect of ranking from the effect of dropping wrong queries.
+# and aggregation, averaged over layer groups and runs. Proxies: they are shown, they do not decide.
 
-# %%
+# %% tags=["remove-input"]
 det = grid.detection[~grid.detection.method.isin(["tracin_we", "tracin_we_top10"])]
 order = ["mean", "mean_c", "rank", "vote"]
 tab = det.pivot_table(index="method", columns="aggregation", values=["ndr@30", "auc_ndr"], aggfunc="mean")
@@ -80,55 +145,18 @@ tab = tab.reindex(columns=pd.MultiIndex.from_product([["ndr@30", "auc_ndr"], ord
 tab.rename(index=plotting.label).style.format("{:.3f}").background_gradient(cmap="viridis", axis=1)
 
 # %% [markdown]
-# ## Retrained accuracy by aggregation
-#
-# Differences in accuracy (percentage points) between Rank or Vote and Mean, for the same method,
-# layer group, task and seed; points are runs, diamonds the mean with a 95 % interval.
-
-# %%
-diffs = report.aggregation_differences(grid.retraining)
-fig = plotting.aggregation_differences(diffs, group_labels=names)
-
-# %%
-acc = grid.retraining[grid.retraining.aggregation.isin(order)]
-acc.pivot_table(index="group", columns="aggregation", values=[report.ACC, "acc_last"], aggfunc="mean").rename(
-    index=names).style.format("{:.3f}")
-
-# %% [markdown]
 # ## How sensitive is Vote to k?
 #
-# NDR@30 of Vote_k for k from 10 % to 100 % of the training set, per layer (TracIn; mean over tasks
-# and seeds). k = 100 % of n is the same ordering as Rank.
+# NDR@30 of Vote_k for k from 10 % to 100 % of the training set, per layer (TracIn; mean over runs).
+# k = 100 % of n gives the same ordering as Rank. The best k here is {glue:text}`c3_best_k_frac:.0%`
+# of n (NDR@30 {glue:text}`c3_best_k_ndr30:.3f`, against {glue:text}`c3_k100_ndr30:.3f` at k = n; the
+# paper: best around 10–50 %).
 
-# %%
+# %% tags=["remove-input"]
 fracs = [round(0.1 * i, 1) for i in range(1, 11)]
 rows = ["we", *[f"layer{i}" for i in range(n_layers)], "cl"]
 vote = pd.concat([vote_k_table(r, "tracin", fracs, rows) for r in grid.runs.values()], ignore_index=True)
 fig = plotting.vote_k_heatmap(vote, {"we": "WE", "cl": "CL", **{f"layer{i}": f"layer {i}" for i in range(n_layers)}})
-
-# %%
 by_k = vote.groupby("k_frac")["ndr@30"].mean()
-summary = report.claim3(grid.detection, grid.retraining)
-summary["best_k_frac"] = float(by_k.idxmax())
-summary["best_k_ndr30"] = float(by_k.max())
-summary["k100_ndr30"] = float(by_k.loc[1.0])
-report.glue_all(summary, prefix="c3_")
-pd.Series(summary).to_frame("value")
-
-# %% [markdown]
-# ## Verdict
-#
-# - Retrained accuracy: Rank − Mean = {glue:text}`c3_diff_rank:.2f` points on average (Rank better in
-#   {glue:text}`c3_wins_rank` of {glue:text}`c3_n_rank` comparisons, worse in {glue:text}`c3_losses_rank`);
-#   Vote − Mean = {glue:text}`c3_diff_vote:.2f` points (better in {glue:text}`c3_wins_vote` of
-#   {glue:text}`c3_n_vote`, worse in {glue:text}`c3_losses_vote`).
-# - Detection (NDR@30, mean over methods and groups): Mean {glue:text}`c3_ndr30_mean:.3f`,
-#   Mean over correct queries {glue:text}`c3_ndr30_mean_c:.3f`, Rank {glue:text}`c3_ndr30_rank:.3f`,
-#   Vote {glue:text}`c3_ndr30_vote:.3f`. Dropping the wrongly predicted queries alone changes NDR@30
-#   by {glue:text}`c3_ndr30_mean_c_minus_mean:.3f`.
-# - Vote's k: the best k is {glue:text}`c3_best_k_frac:.0%` of n (NDR@30 {glue:text}`c3_best_k_ndr30:.3f`),
-#   against {glue:text}`c3_k100_ndr30:.3f` at k = n (the paper: best around 10–50 %).
-#
-# **On our models and data the claim {glue:text}`c3_verdict`** (criteria in
-# `layerinf.report.claim3`: held if both Rank and Vote beat Mean in retrained accuracy on average;
-# partly held if one does, or if neither does on accuracy but both do on detection).
+report.glue_all({"best_k_frac": float(by_k.idxmax()), "best_k_ndr30": float(by_k.max()),
+                 "k100_ndr30": float(by_k.loc[1.0])}, prefix="c3_")

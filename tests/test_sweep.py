@@ -39,8 +39,9 @@ def test_paper_grid_is_320_jobs_with_every_retraining_setup() -> None:
     assert len(grid.jobs) == 4 * 8 * 10 == 320
     job = grid.jobs[0]
     assert job.cfg.n_train == 4500 and job.cfg.epochs == 10 and job.cfg.max_length == 128
-    # 3 methods × 7 groups × 4 aggregations, plus random, oracle and none
-    assert len(job.setups) == 84 and job.retrainings == 87
+    # 3 methods × 7 groups × 4 aggregations, plus random, oracle and none_reseed (none is the fine-tuning)
+    assert len(job.setups) == 84 and job.baselines == ("random", "oracle", "none", "none_reseed")
+    assert job.retrainings == 87
     lrs = {j.cfg.model: j.cfg.lr for j in grid.jobs}
     assert lrs == {
         "roberta-large": 3e-4,

@@ -227,7 +227,45 @@ def execute_notebook(name: str, profile: str, root: Path = ROOT, overrides: dict
             raise BookBuildError(
                 f"notebook {name} failed (profile {profile}; partial output in {failed.relative_to(root)}):\n{err}"
             ) from err
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    hide_injected_parameters(output)
+    return seconds
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: the page shows its parameters once,
+    as a table of its own, not as a second code cell (the notebook file keeps the cell)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nbformat.write(nb, path)
+
+
+def glued(path: Path) -> dict[str, Any]:
+    """The values a notebook glued (``myst_nb.glue``), read from the executed notebook: strings and
+    numbers as Python values, anything else (figures, tables) as its text/plain form.
+
+    This is how other tools read the verdicts, e.g.
+    ``glued("book/_executed/scorecard.ipynb")["sc_c1_minilm"]`` is "held", "did not hold" or
+    "inconclusive"."""
+    import nbformat
+
+    out: dict[str, Any] = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name is None or text is None:
+                continue
+            try:
+                out[name] = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                out[name] = text
+    return out
 
 
 class ChildMemoryPeak:

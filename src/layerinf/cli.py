@@ -133,7 +133,15 @@ def summary_lines(detection: Any, retraining: Any) -> list[str]:
     lines.append("NDR@30 (fraction of noisy examples among the 30 % lowest-scored training examples; higher = better)")
     lines.extend(table.to_string(float_format=_float).splitlines())
     if retraining is not None and len(retraining):
-        cols = ["setup", "removed", "removed_noisy", "acc_selected", "acc_best", "acc_last"]
+        cols = [
+            "setup",
+            "removed",
+            "removed_noisy",
+            "kept_min_class_share",
+            "acc_selected",
+            "bacc_selected",
+            "acc_best",
+        ]
         lines.append("retraining (evaluation accuracy after removing the lowest-scored examples)")
         lines.extend(retraining[cols].to_string(index=False, float_format=_float).splitlines())
     return lines
@@ -158,7 +166,10 @@ def cli() -> None:
 @click.option("--noise-rate", type=float, help="fraction of training labels flipped, in [0, 1)")
 @click.option("--methods", help=f"comma-separated influence methods ({', '.join(METHODS)})")
 @click.option("--setups", help="comma-separated retraining setups method/group/aggregation, e.g. tracin/block2/vote")
-@click.option("--baselines", help="comma-separated retraining baselines: random, oracle, none (default: no retraining)")
+@click.option(
+    "--baselines",
+    help="comma-separated retraining baselines: random, oracle, none, none_reseed (default: no retraining)",
+)
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE", help="any RunConfig field (repeatable)")
 @click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), help="artifact store root")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
@@ -405,7 +416,9 @@ RESULTS_HELP = """Every recorded run in the artifact store as one tidy table.
   group; the same for every method and aggregation of a run).
 --table retraining: one row per run × retraining setup or baseline: run, model, task, seed,
   noise_rate, n_train, finetune_acc, setup, method, group, aggregation, removed,
-  removed_noisy, acc_best, acc_selected, acc_last (evaluation accuracies after retraining).
+  removed_noisy, removed_top_class_share, kept_min_class_share (class make-up of the removed set),
+  acc_selected (evaluation accuracy at the epoch of lowest query loss: the primary number),
+  bacc_selected (its balanced accuracy), acc_best (the paper's best epoch), acc_last, best_epoch.
 finetune_acc is the evaluation accuracy of the fine-tuned checkpoint the scores were computed at.
 """
 

@@ -27,6 +27,15 @@ SAMPLINGS: tuple[str, ...] = ("stratified", "balanced")
 OFFLINE_TASKS: tuple[str, ...] = ("rt", "spam", "bbc")
 GLUE_TASKS: tuple[str, ...] = ("qnli", "mrpc", "sst2", "qqp", "cola", "mnli", "rte", "stsb")
 NAMED_MODELS: tuple[str, ...] = ("minilm", "smollm2", "tiny")
+#: What each named model is, for the pages' prose (`describe_model`).
+MODEL_DESCRIPTIONS: dict[str, str] = {
+    "minilm": "all-MiniLM-L6-v2, a 6-layer BERT sentence encoder (22.7 M parameters)",
+    "smollm2": (
+        "SmolLM2-135M-Instruct, a 30-layer Llama-architecture decoder (134.5 M parameters) whose weights "
+        "come from a Q4_1-quantised GGUF file, dequantised to float32"
+    ),
+    "tiny": "a randomly initialised 2-layer BERT (a test fixture: its numbers mean nothing)",
+}
 #: Methods that only exist on the word-embedding matrix.
 WE_ONLY_METHODS: tuple[str, ...] = ("tracin_we", "tracin_we_top10")
 #: Groups that contain the word embedding: the only ones a WE-only method can be scored on.
@@ -47,6 +56,11 @@ def hub_offline() -> bool:
     """Whether Hugging Face hub access is switched off (``HF_HUB_OFFLINE``), read the way
     huggingface_hub reads it: 1, ON, YES or TRUE, in any case, mean off; anything else means on."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def describe_model(model: str) -> str:
+    """One phrase saying what `model` is: the description of a named model, else its id or path."""
+    return MODEL_DESCRIPTIONS.get(model, f"{model} (a Hugging Face model id or local directory)")
 
 
 def allowed(name: str, value: object, choices: tuple[str, ...] | list[str]) -> None:

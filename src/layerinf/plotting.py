@@ -144,36 +144,63 @@ def _ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 OUTCOME_COLOURS = {"supports": (0.13, 0.55, 0.13), "opposes": (0.75, 0.15, 0.15), "undecided": (0.45, 0.45, 0.45)}
 
 
+#: How each `stats.Comparison.unit` is drawn: scale and axis label.
+UNITS: dict[str, tuple[float, str]] = {
+    "accuracy": (100.0, "difference in accuracy (points)"),
+    "ndr": (100.0, "difference in NDR@30 (points)"),
+    "rho": (1.0, "Spearman ρ"),
+}
+
+
 def comparisons_forest(
-    comparisons: Sequence, *, scale: float = 100.0, unit: str = "accuracy points", noise_floor: float | None = None
+    comparisons: Sequence,
+    *,
+    band: tuple[float, float] | None = None,
+    band_label: str = "dropout noise floor",
+    title: str | None = None,
 ) -> Figure:
-    """One row per paired comparison (`stats.Comparison`): its per-run values (dots), mean over runs
-    (diamond) and 95 % whole-run bootstrap interval (bar), coloured by outcome (green: supports the
-    claim, red: opposes it, grey: undecided). `noise_floor` (same units as the values, before
-    `scale`) shades ± that band around 0: differences inside it are what dropout alone produces."""
+    """One row per `stats.Comparison` (all of one unit): its per-run values (dots), the mean over runs
+    (diamond) and the 95 % whole-run bootstrap interval (bar), coloured by outcome (green: supports
+    the claim, red: opposes it, grey: undecided). `band` (in the comparisons' own units, e.g. ± the
+    noise floor, or ±0.5 for claim 1's "not a reliable guide") is shaded."""
+    import textwrap
+
     _style()
     rows = list(comparisons)
-    fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.4))
-    if noise_floor is not None and np.isfinite(noise_floor):
-        ax.axvspan(-scale * noise_floor, scale * noise_floor, color="0.85", zorder=0, label="dropout noise floor (±)")
+    units = {c.unit for c in rows}
+    if len(units) != 1:
+        raise ValueError(f"comparisons_forest: one unit per figure, got {sorted(units)}")
+    scale, xlabel = UNITS[units.pop()]
+    fig, ax = plt.subplots(figsize=(9, 0.62 * len(rows) + 1.9))
+    has_band = band is not None and all(np.isfinite(band))
+    if has_band:
+        ax.axvspan(scale * band[0], scale * band[1], color="0.87", zorder=0)
     ax.axvline(0, color="black", lw=0.8)
     for y, c in enumerate(rows):
         colour = OUTCOME_COLOURS.get(c.outcome, OUTCOME_COLOURS["undecided"])
         vals = scale * np.asarray(c.values, dtype=float)
-        jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
-        ax.scatter(vals, y + jitter, s=10, color=colour, alpha=0.45, zorder=2)
+        jitter = np.linspace(-0.2, 0.2, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
+        ax.scatter(vals, y + jitter, s=14, color=colour, alpha=0.45, zorder=2)
         if np.isfinite(c.low) and np.isfinite(c.high):
-            ax.plot([scale * c.low, scale * c.high], [y, y], color=colour, lw=2.5, zorder=3)
-        ax.scatter([scale * c.estimate], [y], marker="D", s=45, color=colour, edgecolor="black", zorder=4)
-    ax.set_yticks(range(len(rows)), [f"{c.name} (n = {c.n})" for c in rows])
-    ax.invert_yaxis()
-    ax.set_xlabel(f"difference ({unit}); > 0 is what the claim predicts")
+            ax.plot([scale * c.low, scale * c.high], [y, y], color=colour, lw=3, zorder=3)
+        if np.isfinite(c.estimate):
+            ax.scatter([scale * c.estimate], [y], marker="D", s=60, color=colour, edgecolor="black", zorder=4)
+    labels = [textwrap.fill(c.name, 26) + f"\n(n = {c.n}, {c.role})" for c in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=11)
+    ax.tick_params(axis="x", labelsize=11)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    equivalence = any(getattr(c, "kind", "") == "equivalence" for c in rows)
+    where = "inside the band" if equivalence else "right of 0"
+    ax.set_xlabel(f"{xlabel}; {where} is what the claim predicts", fontsize=11)
     handles = [
-        plt.Line2D([], [], color=col, marker="D", lw=2.5, label=f"{name}") for name, col in OUTCOME_COLOURS.items()
+        plt.Line2D([], [], color=col, marker="D", lw=3, label=f"{name} the claim" if name != "undecided" else name)
+        for name, col in OUTCOME_COLOURS.items()
     ]
-    if noise_floor is not None and np.isfinite(noise_floor):
-        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.85", label="dropout noise floor"))
-    ax.legend(handles=handles, fontsize=8, loc="best")
+    if has_band:
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.87", label=band_label))
+    ax.legend(handles=handles, fontsize=10, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -366,6 +393,28 @@ def scatter_with_rho(df: pd.DataFrame, x: str, y: str, hue: str, xlabel: str, yl
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def runs_lines(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, *, logx: bool = False) -> Figure:
+    """One line per run (model, task, seed) through its points sorted by `x`, one colour per task:
+    shows whether the relation of y to x has the same direction inside every run."""
+    _style()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    tasks = sorted(df["task"].unique())
+    colours = dict(zip(tasks, _TAB, strict=False))
+    for (_, task, _), run in df.dropna(subset=[x, y]).groupby(["model", "task", "seed"]):
+        run = run[np.isfinite(run[x])].sort_values(x)
+        ax.plot(run[x], run[y], marker="o", ms=4, lw=1, alpha=0.7, color=colours[task])
+    for task in tasks:
+        ax.plot([], [], color=colours[task], marker="o", label=f"task {task}")
+    if logx:
+        ax.set_xscale("log")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel(xlabel, fontsize=11)
+    ax.set_ylabel(ylabel, fontsize=11)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -62,23 +62,44 @@ def group_ranking(
 # --------------------------------------------------------------------------- confounds of the ground truth
 
 
+FINETUNE_COLUMNS = {
+    "model": "model",
+    "task": "task",
+    "seed": "seed",
+    "n_classes": "classes",
+    "majority_eval": "majority rate",
+    "acc_selected": "accuracy",
+    "bacc_selected": "balanced acc.",
+    "acc_best": "best-epoch acc.",
+}
+
+
 def finetune_table(info: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the fine-tuned model's evaluation accuracy (at the epoch chosen on the query set), its
-    balanced accuracy, and the majority-class rate of the evaluation set it must beat."""
-    cols = ["model", "task", "seed", "n_classes", "majority_eval", "acc_selected", "bacc_selected", "acc_best"]
-    out = info[cols].copy()
-    out["margin"] = out["acc_selected"] - out["majority_eval"]
-    return out.sort_values(["model", "task", "seed"], ignore_index=True)
+    """Per run, for display: the fine-tuned model's evaluation accuracy (at the epoch chosen on the
+    query set), its balanced accuracy, the paper's best-epoch accuracy, the majority-class rate of the
+    evaluation set it must beat, and the margin over that rate."""
+    out = info[list(FINETUNE_COLUMNS)].sort_values(["model", "task", "seed"], ignore_index=True)
+    out = out.assign(margin=out["acc_selected"] - out["majority_eval"]).rename(columns=FINETUNE_COLUMNS)
+    return out
+
+
+def show_finetune(info: pd.DataFrame) -> Any:
+    """`finetune_table` as a formatted Styler (three decimals, signed margin, no index)."""
+    t = finetune_table(info)
+    numeric = ["majority rate", "accuracy", "balanced acc.", "best-epoch acc."]
+    return t.style.format({**dict.fromkeys(numeric, "{:.3f}"), "margin": "{:+.3f}"}).hide(axis="index")
 
 
 def finetune_summary(info: pd.DataFrame) -> dict[str, float]:
     """The weakest fine-tuning of the grid: smallest accuracy margin over the majority class."""
-    t = finetune_table(info)
+    if not len(info):
+        return {"min_margin": math.nan, "min_acc": math.nan, "max_majority": math.nan, "n_runs": 0}
+    margin = info["acc_selected"] - info["majority_eval"]
     return {
-        "min_margin": _f(t["margin"].min()) if len(t) else math.nan,
-        "min_acc": _f(t["acc_selected"].min()) if len(t) else math.nan,
-        "max_majority": _f(t["majority_eval"].max()) if len(t) else math.nan,
-        "n_runs": len(t),
+        "min_margin": _f(margin.min()),
+        "min_acc": _f(info["acc_selected"].min()),
+        "max_majority": _f(info["majority_eval"].max()),
+        "n_runs": len(info),
     }
 
 
@@ -128,23 +149,53 @@ def spearman_predictiveness(
     )
 
 
-def scorecard_row(model: str, results: Mapping[str, Any], claim: str) -> dict[str, Any]:
-    """One row of the scorecard: the deciding comparisons of `claim` as "estimate [low, high]" text."""
-    r = results[claim]
-    parts = []
-    for c in r.comparisons:
-        scale = 1.0 if c.kind == "equivalence" or c.key.startswith(("rho", "ndr_minus")) else 100.0
-        unit = "" if scale == 1.0 else " pts"
-        parts.append(
-            f"{c.name}: {scale * c.estimate:+.2f}{unit} [{scale * c.low:+.2f}, {scale * c.high:+.2f}] → {c.outcome}"
+def _scale(c: Any) -> tuple[float, str]:
+    return (1.0, "") if c.unit == "rho" else (100.0, " pts")
+
+
+def decision_table(comparisons: Sequence[Any]) -> pd.DataFrame:
+    """The comparisons behind a verdict as display strings: the estimate with its 95 % interval
+    (accuracy and NDR differences in points, correlations as ρ), runs (with how many were better /
+    worse), the test, the Holm-adjusted p, the outcome and the role."""
+    rows = []
+    for c in comparisons:
+        scale, unit = _scale(c)
+        estimate = f"{scale * c.estimate:+.2f}{unit}" if np.isfinite(c.estimate) else "–"
+        interval = f" [{scale * c.low:+.2f}, {scale * c.high:+.2f}]" if np.isfinite(c.low) else ""
+        counts = c.kind == "difference" and c.unit != "rho"
+        if c.kind == "equivalence":
+            test = f"interval inside ±{c.null:g}?"
+        else:
+            test = "signed-rank" if c.test.startswith("Wilcoxon") else c.test
+        rows.append(
+            {
+                "comparison": c.name,
+                "estimate [95 % interval]": estimate + interval,
+                "runs (better / worse)": f"{c.n} ({c.wins} / {c.losses})" if counts else str(c.n),
+                "test": test,
+                "p (Holm)": f"{c.p_holm:.3g}" if c.kind == "difference" and np.isfinite(c.p_holm) else "–",
+                "outcome": c.outcome,
+                "role": c.role,
+            }
         )
-    return {
-        "model": model,
-        "claim": claim,
-        "n runs": r.n_runs,
-        "evidence (95 % interval)": "; ".join(parts),
-        "verdict": r.verdict,
-    }
+    return pd.DataFrame(rows)
+
+
+def parameters_frame(**params: Any) -> pd.DataFrame:
+    """A notebook's parameters as a two-column table (lists joined with commas)."""
+
+    def show(v: Any) -> str:
+        return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    return pd.DataFrame({"parameter": list(params), "value": [show(v) for v in params.values()]})
+
+
+def model_key(model: str) -> str:
+    """A model name as a glue-key fragment (``minilm``, ``Qwen_Qwen2_5_1_5B``, a path's last part)."""
+    import re
+
+    name = model.rstrip("/").split("/")[-1] if "/" in model and model.startswith(("/", ".")) else model
+    return re.sub(r"\W+", "_", name).strip("_")
 
 
 def cpu_model() -> str:

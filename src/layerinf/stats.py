@@ -190,6 +190,7 @@ class Comparison:
     null: float = 0.0
     role: str = "decides"  # "decides", "guards" (may only refute) or "context" (shown, never decides)
     key: str = ""  # short name for glue keys
+    unit: str = "accuracy"  # what the values are: "accuracy", "ndr" (fractions) or "rho" (correlations)
     outcome: str = UNDECIDED
     values: tuple[float, ...] = field(default=(), repr=False)  # the per-run values behind the estimate
 
@@ -211,7 +212,13 @@ class Comparison:
 
 
 def summarise(
-    per_run: pd.Series | np.ndarray, name: str, *, key: str = "", role: str = "decides", seed: int = SEED
+    per_run: pd.Series | np.ndarray,
+    name: str,
+    *,
+    key: str = "",
+    role: str = "decides",
+    unit: str = "accuracy",
+    seed: int = SEED,
 ) -> Comparison:
     """A `Comparison` of per-run values (one per run, NaN runs dropped): mean, whole-run bootstrap
     interval, wins/losses and the signed-rank p-value."""
@@ -231,6 +238,7 @@ def summarise(
         p_holm=p,
         role=_role(role),
         key=key,
+        unit=unit,
         values=tuple(float(x) for x in v),
     )
 
@@ -431,6 +439,7 @@ def spearman_pooled(
         p=p,
         p_holm=p,
         test="Spearman (rows as independent)",
+        unit="rho",
     )
 
 

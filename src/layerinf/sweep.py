@@ -12,7 +12,7 @@ A grid file (YAML) names the runs of an experiment::
     methods: [tracin, datainf]        # optional; default: the profile's methods
     setups: [tracin/all/mean]         # retraining setups as method/group/aggregation strings, or the
     # setups: {methods: [tracin], groups: [all, block1], aggregations: [mean, vote]}  (cross product)
-    baselines: [random]               # any of random, oracle, none; default: none of them
+    baselines: [random]               # any of random, oracle, none, none_reseed; default: none of them
     groups: [we, block1, all]         # optional: layer groups of the detection table (default: all fixed)
     aggregations: [mean, rank, vote]  # optional: aggregations of the detection table (default: all)
     config: {n_train: 64, epochs: 1}  # optional: any other RunConfig field
@@ -29,7 +29,7 @@ Cost model (`estimate`, printed by ``layerinf sweep --dry-run``)::
                    + overhead(device)
 
 n = training examples (GLUE tasks with fewer training examples than n_train use all of them),
-retrainings = setups + baselines. It counts fine-tuning and retraining passes only: the per-example
+retrainings = setups + baselines other than ``none`` (which is the fine-tuning itself). It counts fine-tuning and retraining passes only: the per-example
 gradients and the influence scores cost about one more epoch, and retraining on (1 − removal_frac)·n
 examples costs less than counted, so the two roughly cancel; `JOB_OVERHEAD` adds a fixed time per job
 for start-up and model loading. Throughput constants (training examples
@@ -139,7 +139,9 @@ class Job:
 
     @property
     def retrainings(self) -> int:
-        return len(self.setups) + len(self.baselines)
+        """Training passes after the fine-tuning: every setup and every baseline but ``none``, which is
+        the fine-tuning itself."""
+        return len(self.setups) + sum(b != "none" for b in self.baselines)
 
 
 @dataclass(frozen=True)

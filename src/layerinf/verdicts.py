@@ -27,6 +27,7 @@ from layerinf import stats
 from layerinf.config import ConfigError
 from layerinf.stats import RUN, Comparison
 
+VERDICTS = stats.VERDICTS  # held, did not hold, inconclusive
 #: The primary accuracy: evaluation accuracy at the epoch chosen on the query set.
 ACC = "acc_selected"
 #: Other accuracies a claim is re-read on (shown, never deciding).
@@ -95,7 +96,8 @@ class ClaimResult:
 
     @property
     def n_runs(self) -> int:
-        return max((c.n for c in self.comparisons), default=0)
+        """Runs of the model in the tables (a comparison's own n can be smaller: runs missing a setup)."""
+        return int(self.facts.get("runs", 0))
 
     def table(self, context: bool = True) -> pd.DataFrame:
         rows = self.comparisons + (self.context if context else [])
@@ -105,6 +107,7 @@ class ClaimResult:
         """Plain values for glue: ``verdict``, ``n_runs`` and per comparison ``<key>_est``, ``_lo``,
         ``_hi``, ``_p`` (Holm-adjusted), ``_n``, ``_wins``, ``_losses``, ``_outcome``; then the facts."""
         out: dict[str, Any] = {"verdict": self.verdict, "n_runs": self.n_runs, "criterion": self.criterion}
+        # "runs" is in the facts too; it is glued once, as n_runs
         for c in self.comparisons + self.context:
             if not c.key:
                 continue
@@ -120,7 +123,7 @@ class ClaimResult:
                     f"{c.key}_outcome": c.outcome,
                 }
             )
-        out.update(self.facts)
+        out.update({k: v for k, v in self.facts.items() if k != "runs"})
         return out
 
 
@@ -149,10 +152,17 @@ def _setups(detection: pd.DataFrame) -> pd.DataFrame:
 def _diff(
     table: pd.DataFrame, a: str | Sequence[str], b: str | Sequence[str], name: str, key: str, role: str, value: str
 ) -> Comparison:
+    unit = "ndr" if value.startswith(("ndr", "auc")) else "accuracy"
     if not len(table) or value not in table.columns:
-        return stats.summarise(np.array([]), name, key=key, role=role)
+        return stats.summarise(np.array([]), name, key=key, role=role, unit=unit)
     d = stats.paired_difference(table, a, b, value=value)
-    return stats.summarise(d.to_numpy(), name, key=key, role=role)
+    return stats.summarise(d.to_numpy(), name, key=key, role=role, unit=unit)
+
+
+def _n_runs(*tables: pd.DataFrame) -> int:
+    return max(
+        (len(t[list(RUN)].drop_duplicates()) for t in tables if len(t) and set(RUN) <= set(t.columns)), default=0
+    )
 
 
 def _decide(decisive: list[Comparison], context: list[Comparison]) -> tuple[list[Comparison], list[Comparison], str]:
@@ -199,7 +209,7 @@ def claim1(
     df = joined(detection, retraining, cancellation)
     df = df[(df["method"] == method) & (df["aggregation"] == "mean") & df["group"].isin(GROUPS)]
     within = stats.summarise(
-        stats.spearman_within(df, "cancellation", value).to_numpy(), "ρ(cancellation, accuracy) within runs"
+        stats.spearman_within(df, "cancellation", value).to_numpy(), "ρ(cancellation, accuracy) within runs", unit="rho"
     )
     within = stats.equivalence(within, GUIDE_BOUND, key="rho_within")
     pooled = stats.spearman_pooled(df, "cancellation", value)
@@ -223,6 +233,7 @@ def claim1(
         "ρ(cancellation, NDR@30) within runs (proxy)",
         key="rho_ndr_within",
         role="context",
+        unit="rho",
     )
     ndr_pooled = replace(
         stats.spearman_pooled(det, "cancellation", "ndr@30"),
@@ -239,6 +250,7 @@ def claim1(
     facts = {
         "least_cancelling_group": str(order.index[0]) if len(order) else "",
         "n_points": int(df[value].notna().sum()) if value in df else 0,
+        "runs": _n_runs(detection),
     }
     return ClaimResult("c1", model, verdict, decisive, context, facts)
 
@@ -267,6 +279,17 @@ def claim2(detection: pd.DataFrame, retraining: pd.DataFrame, *, value: str = AC
     decisive = _claim2_family(ret, value, method)
     m = [setup_name(method, g, "mean") for g in MIDDLE]
     context = [
+        # TracIn on the WE module *is* TracIn-WE (same scores), so "middle − TracIn-WE" above repeats
+        # "middle − WE"; Yeh et al.'s top-k variant is the WE method that differs.
+        _diff(
+            ret,
+            m,
+            setup_name("tracin_we_top10", "we", "mean"),
+            "middle − TracIn-WE-top10",
+            "middle_top10",
+            "context",
+            value,
+        ),
         _diff(ret, m, "random", "middle − random removal", "middle_random", "context", value),
         _diff(ret, m, "none", "middle − no removal", "middle_none", "context", value),
     ]
@@ -280,7 +303,7 @@ def claim2(detection: pd.DataFrame, retraining: pd.DataFrame, *, value: str = AC
         for c in _claim2_family(det, "ndr@30", method, "context")
     ]
     decisive, context, verdict = _decide(decisive, context + proxies)
-    facts: dict[str, Any] = {}
+    facts: dict[str, Any] = {"runs": _n_runs(detection)}
     if len(ret):
         means = ret.groupby("setup")[value].mean()
         facts.update({f"acc_{k.replace('/', '_')}": float(v) for k, v in means.items()})
@@ -354,10 +377,11 @@ def claim3(detection: pd.DataFrame, retraining: pd.DataFrame, *, value: str = AC
                     f"{how.title()} − Mean on NDR@30 (proxy; all methods, groups)",
                     key=f"{how}_mean_ndr",
                     role="context",
+                    unit="ndr",
                 )
             )
     decisive, context, verdict = _decide(decisive, context)
-    facts: dict[str, Any] = {}
+    facts: dict[str, Any] = {"runs": _n_runs(detection)}
     if len(ret) and "kept_min_class_share" in ret:
         sub = ret[(ret["method"] == method) & ret["group"].isin(AGGREGATION_GROUPS)]
         for how, g in sub.groupby("aggregation"):
@@ -405,11 +429,12 @@ def claim4(
     rho_c = stats.spearman_within(df, "cancellation", value)
     both = pd.concat([rho_ndr.rename("ndr"), rho_c.rename("c")], axis=1).dropna()
     decisive = [
-        stats.summarise(rho_ndr.to_numpy(), "ρ(NDR@30, accuracy) within runs", key="rho_ndr_within"),
+        stats.summarise(rho_ndr.to_numpy(), "ρ(NDR@30, accuracy) within runs", key="rho_ndr_within", unit="rho"),
         stats.summarise(
             (both["ndr"] - both["c"].abs()).to_numpy(),
             "ρ(NDR@30, acc) − |ρ(cancellation, acc)| within runs",
             key="ndr_minus_c",
+            unit="rho",
         ),
     ]
     context = [
@@ -425,7 +450,9 @@ def claim4(
             key="rho_c_pooled",
             role="context",
         ),
-        stats.summarise(rho_c.to_numpy(), "ρ(cancellation, accuracy) within runs", key="rho_c_within", role="context"),
+        stats.summarise(
+            rho_c.to_numpy(), "ρ(cancellation, accuracy) within runs", key="rho_c_within", role="context", unit="rho"
+        ),
     ]
     picks = (
         regret(df, value) if len(df) else regret(pd.DataFrame(columns=[*RUN, value, "ndr@30", "cancellation"]), value)
@@ -450,6 +477,7 @@ def claim4(
         for c in ("by_ndr", "by_cancellation", "at_random")
     }
     facts["n_setups_per_run"] = float(df.groupby(list(RUN)).size().mean()) if len(df) else 0.0
+    facts["runs"] = _n_runs(detection)
     return ClaimResult("c4", model, verdict, decisive, context, facts)
 
 
