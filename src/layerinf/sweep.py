@@ -29,8 +29,9 @@ Cost model (`estimate`, printed by ``layerinf sweep --dry-run``)::
                    + overhead(device)
 
 n = training examples (GLUE tasks with fewer training examples than n_train use all of them),
-retrainings = setups + baselines other than ``none`` (which is the fine-tuning itself). It counts fine-tuning and retraining passes only: the per-example
-gradients and the influence scores cost about one more epoch, and retraining on (1 − removal_frac)·n
+retrainings = setups + baselines other than ``none`` (which is the fine-tuning itself). It counts
+fine-tuning and retraining passes only: the per-example gradients and the influence scores cost
+about one more epoch, and retraining on (1 − removal_frac)·n
 examples costs less than counted, so the two roughly cancel; `JOB_OVERHEAD` adds a fixed time per job
 for start-up and model loading. Throughput constants (training examples
 per second, forward + backward) are `CPU_THROUGHPUT` for the named offline models, measured on this
