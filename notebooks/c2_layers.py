@@ -40,6 +40,11 @@
 #
 # ```{glue:} c2_decision
 # ```
+#
+# TracIn on the word-embedding module *is* TracIn-WE (the same scores, so the same removed examples
+# and the same retrained model): the registered comparisons "middle − WE" and "middle − TracIn-WE"
+# coincide, and both are kept as registered. Yeh et al.'s top-10 variant, which does differ, is
+# compared as context.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "default"

@@ -228,15 +228,19 @@ def claim1(
     det = det[(det["method"] == method) & (det["aggregation"] == "mean") & det["group"].isin(GROUPS)].merge(
         cancellation[[*RUN, "group", "ratio"]].rename(columns={"ratio": "cancellation"}), on=[*RUN, "group"]
     )
-    ndr_within = stats.summarise(
-        stats.spearman_within(det, "cancellation", "ndr@30").to_numpy(),
-        "ρ(cancellation, NDR@30) within runs (proxy)",
+    ndr_within = stats.equivalence(
+        stats.summarise(
+            stats.spearman_within(det, "cancellation", "ndr@30").to_numpy(),
+            "ρ(cancellation, NDR@30) within runs (proxy)",
+            unit="rho",
+        ),
+        GUIDE_BOUND,
         key="rho_ndr_within",
         role="context",
-        unit="rho",
     )
-    ndr_pooled = replace(
+    ndr_pooled = stats.equivalence(
         stats.spearman_pooled(det, "cancellation", "ndr@30"),
+        GUIDE_BOUND,
         name="ρ(cancellation, NDR@30) pooled (proxy)",
         key="rho_ndr_pooled",
         role="context",
@@ -444,14 +448,19 @@ def claim4(
             key="rho_ndr_pooled",
             role="context",
         ),
-        replace(
+        # "cancellation does not predict" read as claim 1 reads it: |ρ| < GUIDE_BOUND
+        stats.equivalence(
             stats.spearman_pooled(df, "cancellation", value),
+            GUIDE_BOUND,
             name="ρ(cancellation, accuracy) pooled",
             key="rho_c_pooled",
             role="context",
         ),
-        stats.summarise(
-            rho_c.to_numpy(), "ρ(cancellation, accuracy) within runs", key="rho_c_within", role="context", unit="rho"
+        stats.equivalence(
+            stats.summarise(rho_c.to_numpy(), "ρ(cancellation, accuracy) within runs", unit="rho"),
+            GUIDE_BOUND,
+            key="rho_c_within",
+            role="context",
         ),
     ]
     picks = (
