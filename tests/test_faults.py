@@ -228,7 +228,9 @@ def assert_intact(root: Path) -> None:
         chunks = sorted((work[0] / name).glob("chunk_*.safetensors"))
         assert len(chunks) == n_chunks
         for k, path in enumerate(chunks):
-            assert gradients._read_chunk(path, k * CHUNK, min(CHUNK, size - k * CHUNK)) is not None, path
+            n = min(CHUNK, size - k * CHUNK)
+            label = gradients.chunk_label(f"gradients/{work[0].name}/{name}", k, k * CHUNK, n)
+            assert gradients._read_chunk(path, k * CHUNK, n, label, remove_bad=False) is not None, path
 
 
 # --------------------------------------------------------------------------------------------------
@@ -596,16 +598,34 @@ def test_no_pickle_anywhere_in_the_package() -> None:
     assert bad == []
 
 
+def _calls(text: str, name: str) -> list[str]:
+    """The text of every call `name(...)` in `text`, parentheses matched."""
+    out = []
+    for match in re.finditer(re.escape(name) + r"\(", text):
+        depth, i = 1, match.end()
+        while depth and i < len(text):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        out.append(text[match.start() : i])
+    return out
+
+
 def test_no_remote_code_and_no_token_handling() -> None:
-    """trust_remote_code is never passed (so never True); tokens are left to huggingface_hub, which
-    reads them from the environment: the package neither reads, passes nor prints one."""
+    """Every `from_pretrained` call passes trust_remote_code=False explicitly (so no prompt or default
+    can ever enable remote code) and nothing passes anything else for it; tokens are left to
+    huggingface_hub, which reads them from the environment: the package neither reads, passes nor
+    prints one."""
     bad = []
     for name, no, line in source_lines():
-        if "trust_remote_code" in line or re.search(r"\b(HF_TOKEN|HUGGING_FACE_HUB_TOKEN|use_auth_token)\b", line):
+        if "trust_remote_code" in line and "trust_remote_code=False" not in line:
+            bad.append(f"{name}:{no}: {line.strip()}")
+        if re.search(r"\b(HF_TOKEN|HUGGING_FACE_HUB_TOKEN|use_auth_token)\b", line):
             bad.append(f"{name}:{no}: {line.strip()}")
         if re.search(r"\btoken\s*=", line):
             bad.append(f"{name}:{no}: {line.strip()}")
     assert bad == []
+    calls = [c for p in sorted(SRC.rglob("*.py")) for c in _calls(p.read_text(), "from_pretrained")]
+    assert len(calls) >= 4 and all("trust_remote_code=False" in c for c in calls), calls
 
 
 @pytest.mark.slow

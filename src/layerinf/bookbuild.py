@@ -148,7 +148,12 @@ def load_params(name: str, profile: str, root: Path = ROOT) -> dict[str, Any]:
     path = params_path(name, profile, root)
     if not path.is_file():
         raise BookBuildError(f"notebook {name}: parameter file {path.relative_to(root)} is missing")
-    params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise BookBuildError(f"{path.relative_to(root)} is not UTF-8 text (byte {err.start})") from None
+    except yaml.YAMLError as err:
+        raise BookBuildError(f"{path.relative_to(root)} is not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(params, dict):
         raise BookBuildError(f"{path.relative_to(root)}: expected a mapping of parameter names to values")
     names = set(parameter_names(root / "notebooks" / f"{name}.py"))
@@ -187,6 +192,16 @@ def parse_overrides(models: Sequence[str] | None, sets: Sequence[str] | None) ->
         key, value = item.split("=", 1)
         out[key.strip()] = yaml.safe_load(value)
     return out
+
+
+def check_model_name(model: str) -> None:
+    """A --model value: a valid RunConfig model whose source exists (named, local directory, cached or
+    reachable hub id), checked before the build starts."""
+    from layerinf.config import RunConfig
+    from layerinf.models import model_source
+
+    RunConfig(model=model)
+    model_source(model)
 
 
 def execute_notebook(name: str, profile: str, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> float:
@@ -633,14 +648,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.root.resolve()
     try:
+        # Every value is checked before anything is vendored or executed.
         allowed("profile", args.profile, PROFILES)
-        vendor_mathjax(root)
         names = select_notebooks(args.only, root)
         overrides = parse_overrides(args.model, args.set)
         declared = {p for n in names for p in parameter_names(root / "notebooks" / f"{n}.py")}
         unknown = sorted(set(overrides) - declared)
         if unknown:
             raise BookBuildError(f"--set {unknown}: no notebook has such a parameter; known: {sorted(declared)}")
+        for model in overrides.get("models", ()):
+            check_model_name(model)
+        vendor_mathjax(root)
         if not args.no_execute:
             execute_all(names, args.profile, root, overrides)
         warn_mixed_profiles(root)

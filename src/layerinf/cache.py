@@ -27,6 +27,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from layerinf.config import ConfigError
 from layerinf.data import sha256_file
 
 
@@ -58,6 +59,11 @@ class Store:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else artifacts_root()
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(
+                f"the artifact store {self.root} is a file, not a directory; point LAYERINF_ARTIFACTS (or "
+                "--artifacts) at a directory"
+            )
 
     def path(self, stage: str, config: dict[str, Any], version: int) -> Path:
         return self.root / stage / key_hash(stage, version, config)
@@ -96,11 +102,16 @@ class Store:
 
     @staticmethod
     def verify(entry: Path) -> bool:
-        """True if every file listed in the entry's manifest exists with its recorded sha256."""
+        """True if every file listed in the entry's manifest (config.json included) exists with its
+        recorded sha256, and every file of the entry is listed (nothing unverified can be read)."""
         try:
             files = json.loads((entry / "manifest.json").read_text())["files"]
-            return isinstance(files, dict) and all(
-                (entry / name).is_file() and sha256_file(entry / name) == digest for name, digest in files.items()
+            present = {p.name for p in entry.iterdir() if p.is_file()} - {"manifest.json"}
+            return (
+                isinstance(files, dict)
+                and "config.json" in files
+                and present == set(files)
+                and all(sha256_file(entry / name) == digest for name, digest in files.items())
             )
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
             return False
@@ -108,6 +119,11 @@ class Store:
     def cached(self, stage: str, config: dict[str, Any], version: int, compute: Callable[[Path], None]) -> Path:
         """Load the entry, or run `compute(tmpdir)` (which writes the files) and publish it atomically."""
         entry = self.path(stage, config, version)
+        # A published entry never changes, so it is read without the lock: a fully cached run
+        # replays from a read-only store.
+        found = self.load(stage, config, version)
+        if found is not None:
+            return found
         entry.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(entry) + ".lock"):
             found = self.load(stage, config, version)
@@ -123,8 +139,10 @@ class Store:
                 start = time.perf_counter()
                 compute(tmp)
                 seconds = time.perf_counter() - start
-                files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+                # config.json is listed in the manifest like every other file: an edited
+                # configuration is a corrupted entry, not a different one.
                 (tmp / "config.json").write_text(json.dumps(_canonical(config), indent=1, sort_keys=True))
+                files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
                 (tmp / "manifest.json").write_text(
                     json.dumps({"stage": stage, "version": version, "files": files, "seconds": seconds})
                 )

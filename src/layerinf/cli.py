@@ -231,7 +231,7 @@ def run(
     start = time.perf_counter()
     result = runner.run(cfg, setups=parsed, baselines=base_list, store=store, progress=not quiet)
     seconds = time.perf_counter() - start
-    entry = store.path("runs", runner.record_key(cfg, parsed, base_list), runner.VERSIONS["runs"])
+    entry = result.record
     click.echo(
         f"run {cfg.model} {cfg.task} seed={cfg.seed} noise_rate={cfg.noise_rate:g} n_train={cfg.n_train} "
         f"(profile {profile}): {seconds:.1f}s"
@@ -435,6 +435,8 @@ def results(fmt: str, table: str, output: Path | None, artifacts: Path | None) -
     from layerinf.runner import collect_results
     from layerinf.sweep import tidy_results
 
+    if output is not None:
+        _check_writable(output, "--output")
     root = _use_artifacts(artifacts)
     frame = tidy_results(collect_results(Store(root)), root)[table]
     if output is None:
@@ -456,6 +458,18 @@ def markdown(frame: Any) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse, before any work, an output file whose folder cannot be created or written."""
+    folder = path.parent
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        _fail(f"{option} {str(path)!r}: {existing} is a file, not a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        _fail(f"{option} {str(path)!r}: {existing} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        _fail(f"{option} {str(path)!r} exists and is not writable")
 
 
 def _write(frame: Any, fmt: str, output: Path) -> None:
@@ -486,6 +500,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except (ConfigError, CacheMismatch) as err:
         click.echo(f"error: {_one_line(err)}", err=True)
+        return EXIT_USAGE
+    except OSError as err:  # the environment: a full disk, a read-only or missing path, no permission
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        click.echo(f"error: {err.strerror or type(err).__name__}{where}", err=True)
         return EXIT_USAGE
     except click.ClickException as err:
         click.echo(f"error: {err.format_message()}", err=True)

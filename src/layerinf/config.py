@@ -42,6 +42,11 @@ WE_ONLY_METHODS: tuple[str, ...] = ("tracin_we", "tracin_we_top10")
 WE_GROUPS: tuple[str, ...] = ("we", "all", "type:we")
 
 
+#: The largest seed: derived seeds (data order, noise, the second dropout seed) add to it and must
+#: stay within what NumPy, Python and torch generators accept everywhere.
+MAX_SEED = 2**31 - 1_000_000
+
+
 class ConfigError(ValueError):
     """A user-supplied value is not allowed. The message names the parameter and the allowed values."""
 
@@ -56,6 +61,26 @@ def hub_offline() -> bool:
     """Whether Hugging Face hub access is switched off (``HF_HUB_OFFLINE``), read the way
     huggingface_hub reads it: 1, ON, YES or TRUE, in any case, mean off; anything else means on."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+#: How long the hub may take to answer the first connection before a hub id is refused.
+HUB_TIMEOUT_S = 5.0
+
+
+def hub_unreachable() -> str | None:
+    """Why the Hugging Face hub cannot be reached (None if a TCP connection opens within
+    `HUB_TIMEOUT_S`): a fail-fast check instead of the client's minute of retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urlparse(endpoint)
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=HUB_TIMEOUT_S):
+            return None
+    except OSError as err:
+        return f"{endpoint} is unreachable ({type(err).__name__}: {err})"
 
 
 def describe_model(model: str) -> str:
@@ -153,9 +178,10 @@ class RunConfig:
             raise ConfigError(f"model={self.model!r} must be a non-empty name, Hugging Face id or path")
         check_task(self.task)
         allowed("sampling", self.sampling, SAMPLINGS)
-        for name in ("seed",):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be an integer >= 0")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(
+                f"seed={self.seed!r} must be an integer in [0, {MAX_SEED}] (what every random generator accepts)"
+            )
         for name in ("n_train", "n_query", "n_eval", "max_length", "lora_r", "epochs", "batch_size", "grad_batch_size"):
             value = getattr(self, name)
             if value < 1:
@@ -287,11 +313,14 @@ def field_help() -> dict[str, str]:
 _DATA = ("task", "seed", "n_train", "n_query", "n_eval", "noise_rate", "sampling")
 _MODEL = ("model", "max_length", "lora_r", "lora_alpha", "lora_dropout", "train_embeddings", "dtype")
 _TRAIN = ("epochs", "batch_size", "lr", "weight_decay", "warmup_frac")
+#: `grad_batch_size` changes which examples share a padded batch, and so the float rounding of the
+#: gradients (and of everything computed from them). Besides these fields every key carries the
+#: content hash of the run's examples and the device type the stage ran on (`runner.Pipeline.key`).
 STAGE_FIELDS: dict[str, tuple[str, ...]] = {
     "data": _DATA,
     "finetune": _DATA + _MODEL + _TRAIN,
-    "gradients": _DATA + _MODEL + _TRAIN,
-    "influence": _DATA + _MODEL + _TRAIN + ("datainf_lambda",),
+    "gradients": _DATA + _MODEL + _TRAIN + ("grad_batch_size",),
+    "influence": _DATA + _MODEL + _TRAIN + ("grad_batch_size", "datainf_lambda"),
     "retrain": _DATA + _MODEL + _TRAIN,
 }
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerinf.config import OFFLINE_TASKS, ConfigError, check_task, hub_offline
+from layerinf.config import OFFLINE_TASKS, ConfigError, check_task, hub_offline, hub_unreachable
 
 #: The repository's ``data/`` directory (holds the committed ``sources.json``).
 REPO_DATA_DIR: Path = Path(__file__).resolve().parents[2] / "data"
@@ -158,6 +158,18 @@ class Splits:
     eval: Split
     clean_train_labels: np.ndarray
     noisy_mask: np.ndarray
+
+    def fingerprint(self) -> str:
+        """sha256 of everything a run reads from its data: the task, the label names and, per split,
+        the example ids, texts, pair texts and labels, and the noisy mask. Every cache key carries it,
+        so changed texts (an edited prepared file, another ``LAYERINF_DATA_DIR``, a new GLUE release)
+        never reuse results computed on the old ones."""
+        h = hashlib.sha256(json.dumps([self.task, list(self.label_names)]).encode())
+        for split in (self.train, self.query, self.eval):
+            h.update(json.dumps([list(map(str, split.ids)), split.texts, split.text_pairs]).encode())
+            h.update(np.ascontiguousarray(split.labels, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.noisy_mask, dtype=bool).tobytes())
+        return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -302,6 +314,19 @@ def resolve_data_dir(data_dir: Path | str | None = None) -> Path:
 _POOL_CACHE: dict[tuple[str, int, int], Pool] = {}
 
 
+def _recorded_sha256(task: str, root: Path) -> str | None:
+    """The sha256 that ``<root>/sources.json`` records for ``prepared/<task>.jsonl`` (None if that
+    data directory records none: then only the content hash in the cache keys protects the caches)."""
+    path = root / "sources.json"
+    if not path.is_file():
+        return None
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))["sources"].get(task, {})
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, AttributeError, TypeError) as err:
+        raise ConfigError(f"{path} cannot be read ({type(err).__name__}); restore it from the repository") from None
+    return spec.get("prepared_sha256") if isinstance(spec, dict) else None
+
+
 def _read_prepared(task: str, root: Path) -> Pool:
     path = root / "prepared" / f"{task}.jsonl"
     if not path.is_file():
@@ -310,19 +335,34 @@ def _read_prepared(task: str, root: Path) -> Pool:
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key in _POOL_CACHE:
         return _POOL_CACHE[key]
+    expected = _recorded_sha256(task, root)
+    if expected is not None and sha256_file(path) != expected:
+        raise ConfigError(
+            f"{path} does not match the sha256 recorded in {root / 'sources.json'} (it was changed after it was "
+            f"prepared); re-prepare it: delete it and {_PREPARE_HINT}"
+        )
     names = OFFLINE_LABEL_NAMES[task]
     ids: list[str] = []
     texts: list[str] = []
     labels: list[int] = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {err.start}); re-prepare it: {_PREPARE_HINT}") from None
+    for line_no, line in enumerate(lines, 1):
+        try:
             rec = json.loads(line)
-            label = rec["label"]
-            if not (isinstance(label, int) and 0 <= label < len(names) and names[label] == rec["label_name"]):
-                raise ConfigError(f"{path}:{line_no}: label {label!r}/{rec['label_name']!r} is not one of {names}")
-            ids.append(rec["id"])
-            texts.append(rec["text"])
-            labels.append(label)
+            rid, text, label, label_name = rec["id"], rec["text"], rec["label"], rec["label_name"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise ConfigError(
+                f"{path}:{line_no}: not a JSON record with id, text, label and label_name; re-prepare it: "
+                f"{_PREPARE_HINT}"
+            ) from None
+        if not (isinstance(label, int) and 0 <= label < len(names) and names[label] == label_name):
+            raise ConfigError(f"{path}:{line_no}: label {label!r}/{label_name!r} is not one of {names}")
+        ids.append(rid)
+        texts.append(text)
+        labels.append(label)
     pool = _frozen_pool(ids, texts, None, labels, names)
     _POOL_CACHE[key] = pool
     return pool
@@ -379,7 +419,19 @@ def _load_glue_dataset(name: str, glue_dir: Path | str | None) -> Any:
                 f"glue_dir={str(directory)!r} has no {name}/ for task={task!r} (expected {path}, a DatasetDict "
                 "written by save_to_disk)"
             )
-        return datasets.load_from_disk(str(path))
+        try:
+            return datasets.load_from_disk(str(path))
+        except Exception as exc:  # a damaged copy: datasets raises many kinds; one line naming the folder
+            raise ConfigError(
+                f"task={task!r}: the GLUE copy in {path} cannot be read ({type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]}); write it again with DatasetDict.save_to_disk"
+            ) from exc
+    problem = hub_unreachable()
+    if problem:
+        raise ConfigError(
+            f"task={task!r} needs GLUE from the Hugging Face hub, and {problem}; set LAYERINF_GLUE_DIR to a local "
+            "copy (DatasetDict.save_to_disk) or set HF_HUB_OFFLINE=1 with one"
+        )
     try:
         return datasets.load_dataset(_HUB_ID, name)
     except Exception as exc:  # network, auth or hub errors: one clear line instead of a traceback

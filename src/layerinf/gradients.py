@@ -19,6 +19,7 @@ import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from safetensors.numpy import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
+from layerinf.config import ConfigError
 from layerinf.encoding import Encoded, batches, collate
 from layerinf.models import ModuleMap
 from layerinf.scores import ModuleInfo
@@ -264,6 +266,7 @@ def collect(
     batch_size: int = 32,
     with_we: bool = True,
     store: Path | None = None,
+    identity: str = "",
     desc: str = "gradients",
     progress: bool = True,
 ) -> Gradients:
@@ -272,7 +275,9 @@ def collect(
     With `store`, each chunk of `CHUNK_EXAMPLES` examples is saved as ``chunk_<k>.safetensors``
     (written to a temporary name, then renamed) and reused if present and intact: an interrupted
     collection resumes where it stopped. A lock (``<store>.lock``) lets one process at a time work on
-    a store; a second one waits, then reads the chunks the first wrote.
+    a store; a second one waits, then reads the chunks the first wrote. `identity` (e.g. the stage's
+    key and the split) is recorded in each chunk and covered by its checksum together with the chunk's
+    position, so a chunk copied from another split, run or position is recomputed, never used.
     """
     n = len(enc)
     if n == 0:
@@ -281,23 +286,34 @@ def collect(
     model.eval()
     starts = list(range(0, n, CHUNK_EXAMPLES))
     assembly = _Assembly(n, mm, with_we)
-    lock = nullcontext() if store is None else FileLock(str(store) + ".lock")
+    lock, read_only = _lock(store)
     bar = tqdm(total=n, desc=desc, disable=not progress, leave=False, unit="ex")
     try:
         with lock:
-            if store is not None:
+            if store is not None and not read_only:
                 store.mkdir(parents=True, exist_ok=True)
                 for stale in store.glob("chunk_*.safetensors.tmp*"):  # left by a killed process
                     stale.unlink(missing_ok=True)
             for k, start in enumerate(starts):
                 index = np.arange(start, min(n, start + CHUNK_EXAMPLES))
                 path = None if store is None else store / f"chunk_{k:05d}.safetensors"
-                arrays = _read_chunk(path, start, len(index))
+                label = chunk_label(identity, k, start, len(index))
+                arrays = _read_chunk(path, start, len(index), label, remove_bad=not read_only)
+                if arrays is None and read_only:
+                    raise ConfigError(
+                        f"the artifact store is read-only and {path} is missing or damaged; "
+                        "recompute it in a writable store"
+                    )
                 if arrays is None:
                     arrays = _chunk_arrays(model, mm, enc, index, pad_id, batch_size, with_we)
                     if path is not None:
                         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-                        meta = {"examples": str(len(index)), "start": str(start), "sha256": _digest(arrays)}
+                        meta = {
+                            "examples": str(len(index)),
+                            "start": str(start),
+                            "identity": label,
+                            "sha256": _digest(arrays, label),
+                        }
                         save_file(arrays, str(tmp), metadata=meta)
                         os.replace(tmp, path)
                 assembly.add(arrays)
@@ -309,9 +325,29 @@ def collect(
     return assembly.result(enc)
 
 
-def _digest(arrays: dict[str, np.ndarray]) -> str:
-    """sha256 of a chunk's arrays: names, dtypes, shapes and bytes, in name order."""
-    h = hashlib.sha256()
+def chunk_label(identity: str, k: int, start: int, examples: int) -> str:
+    """What a stored chunk is: its collection's identity, its index, first example and size."""
+    return f"{identity}|chunk {k}|start {start}|examples {examples}"
+
+
+def _lock(store: Path | None) -> tuple[Any, bool]:
+    """(context manager, read_only). A store whose lock file cannot be created (a read-only copy of a
+    finished run) is read without a lock: every chunk must then be present and intact."""
+    if store is None:
+        return nullcontext(), False
+    lock = FileLock(str(store) + ".lock")
+    if store.is_dir():
+        try:
+            lock.acquire()
+        except OSError:  # read-only file system, no permission
+            return nullcontext(), True
+        lock.release()
+    return lock, False
+
+
+def _digest(arrays: dict[str, np.ndarray], label: str = "") -> str:
+    """sha256 of a chunk's identity `label` and its arrays: names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256(label.encode())
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
@@ -319,25 +355,30 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _read_chunk(path: Path | None, start: int, expected: int) -> dict[str, np.ndarray] | None:
-    """The chunk's arrays if the file holds examples start..start+expected-1 and its arrays match the
-    recorded sha256; otherwise None (and the file is removed). Chunks written before the sha256 was
-    recorded are checked for their size only."""
+def _read_chunk(
+    path: Path | None, start: int, expected: int, label: str = "", remove_bad: bool = True
+) -> dict[str, np.ndarray] | None:
+    """The chunk's arrays if the file holds examples start..start+expected-1, was written for the
+    chunk identity `label`, and its arrays match the sha256 recorded over both; otherwise None (and
+    the file is removed)."""
     if path is None or not path.exists():
         return None
     try:
         with safe_open(str(path), framework="np") as fh:
             meta = fh.metadata() or {}
         arrays = load_file(str(path))
-        ok = len(arrays.get("losses", ())) == expected and meta.get("examples") == str(expected)
-        if ok and "start" in meta:
-            ok = meta["start"] == str(start)
-        if ok and "sha256" in meta:
-            ok = meta["sha256"] == _digest(arrays)
+        ok = (
+            len(arrays.get("losses", ())) == expected
+            and meta.get("examples") == str(expected)
+            and meta.get("start") == str(start)
+            and meta.get("identity") == label
+            and meta.get("sha256") == _digest(arrays, label)
+        )
     except Exception:  # unreadable: truncated header, garbage, ...
         ok = False
     if not ok:
-        path.unlink(missing_ok=True)
+        if remove_bad:
+            path.unlink(missing_ok=True)
         return None
     return arrays
 

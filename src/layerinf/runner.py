@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -38,7 +39,15 @@ from layerinf.data import Splits, make_splits
 from layerinf.encoding import Encoded, encode
 from layerinf.gradients import Gradients, collect
 from layerinf.influence import compute_scores
-from layerinf.models import load_model, load_tokenizer, load_trainable_state, module_map, trainable_state
+from layerinf.models import (
+    check_model,
+    load_model,
+    load_tokenizer,
+    load_trainable_state,
+    module_map,
+    resolve_device,
+    trainable_state,
+)
 from layerinf.retrain import BASELINES, RESEED_OFFSET, baseline_removal, class_makeup, lowest
 from layerinf.scores import ModuleScores, group_mask
 from layerinf.train import TrainResult, fit
@@ -55,7 +64,10 @@ from layerinf.train import TrainResult, fit
 #: finetune 2 / retrain 3 / runs 4: fine-tuning is seeded like a retraining (so "no removal" is the
 #: fine-tuning itself), every epoch records balanced accuracy, runs record the class make-up of each
 #: removed set and a per-run `info` table.
-VERSIONS = {"finetune": 2, "gradients": 2, "influence": 1, "retrain": 3, "runs": 4}
+#: gradients 3 / runs 5: every key carries the content hash of the run's examples and the device
+#: type; each gradient chunk records its identity (key, split, position) under its checksum; a record's
+#: manifest covers its config.json.
+VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "runs": 5}
 
 
 def stage_versions() -> dict[str, int]:
@@ -104,6 +116,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     compute: dict[str, float] = field(default_factory=dict)
     scores_paths: dict[str, Path] = field(default_factory=dict)
+    record: Path | None = None  # the run's recorded tables in the store (``runs/<hash>/``)
 
     def scores(self, method: str) -> ModuleScores:
         """Per-module scores of `method` (read from the artifact store)."""
@@ -113,6 +126,32 @@ class RunResult:
         """[n_train] aggregated score of one (method, group, aggregation)."""
         values = self.scores(method).group(group).values
         return aggregation.aggregate(values, how, k=self.cfg.vote_k(values.shape[1]), query_mask=self.query_correct)
+
+
+def _seconds_check(seconds: float) -> str:
+    return hashlib.sha256(f"seconds={seconds!r}".encode()).hexdigest()
+
+
+def _collection_seconds(path: Path, now: float) -> float:
+    """The compute time of a gradient collection, kept in its work directory beside the chunks.
+
+    The first complete collection writes its wall time with a checksum; later runs read it back. A
+    file that is missing, unreadable or fails its checksum is replaced by `now` (with a warning if it
+    existed), so a damaged side file never breaks a run nor reports a made-up time."""
+    try:
+        data = json.loads(path.read_text())
+        seconds = float(data["seconds"])
+        if data["sha256"] == _seconds_check(seconds):
+            return seconds
+        problem = "fails its checksum"
+    except FileNotFoundError:
+        problem = ""
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        problem = "is unreadable"
+    if problem:
+        warnings.warn(f"{path} {problem}; it is rewritten with this collection's time", RuntimeWarning, stacklevel=3)
+    write_json(path, {"seconds": now, "sha256": _seconds_check(now)})
+    return now
 
 
 def _state_save(state: dict[str, torch.Tensor], path: Path) -> None:
@@ -131,17 +170,30 @@ class Pipeline:
         self.finetune_summary: dict[str, float] = {}  # accuracies of the fine-tuning (set by `finetune`)
         self._retrained: set[Path] = set()  # retraining entries this run has used
         t0 = time.perf_counter()
+        # Cheap checks first: the device, the model's source and limits, the data and its noise; only
+        # then the tokenizer and the weights.
+        self.device = resolve_device(cfg.device)
+        check_model(cfg)
         self.splits = make_splits(
             cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate, sampling=cfg.sampling
         )
+        if not self.splits.noisy_mask.any():
+            raise ConfigError(
+                f"noise_rate={cfg.noise_rate!r} flips no label of the {len(self.splits.train)} training examples "
+                "(round(noise_rate·n) = 0): the detection metrics (NDR, AUC-NDR) and the oracle need noisy "
+                f"examples; use noise_rate ≥ {1 / len(self.splits.train):.3g}"
+            )
         self.tokenizer = load_tokenizer(cfg)
         self.pad_id = int(self.tokenizer.pad_token_id)
         self.enc = {
             name: encode(self.tokenizer, getattr(self.splits, name), cfg.max_length)
             for name in ("train", "query", "eval")
         }
-        self.model = load_model(cfg, self.splits.num_classes, self.tokenizer)
+        self.model = load_model(cfg, self.splits.num_classes, self.tokenizer, self.device)
         self.mm = module_map(self.model)
+        #: What every cache key carries besides the config fields: the examples' content hash and the
+        #: device type (CPU and CUDA kernels round differently; "auto" and "cpu" on a CPU share entries).
+        self.identity = {"data": self.splits.fingerprint(), "device_type": next(self.model.parameters()).device.type}
         self.timings["load"] = time.perf_counter() - t0
 
     def key(self, stage: str, **extra: object) -> dict:
@@ -153,7 +205,12 @@ class Pipeline:
             "influence": ("finetune", "gradients"),
             "retrain": ("finetune",),
         }[stage]
-        return {**self.cfg.subset(STAGE_FIELDS[stage]), **extra, **{f"v_{u}": VERSIONS[u] for u in upstream}}
+        return {
+            **self.cfg.subset(STAGE_FIELDS[stage]),
+            **self.identity,
+            **extra,
+            **{f"v_{u}": VERSIONS[u] for u in upstream},
+        }
 
     def _fit(
         self, train: Encoded, init: dict[str, torch.Tensor] | None, desc: str, torch_seed: int | None = None
@@ -203,16 +260,14 @@ class Pipeline:
                 self.pad_id,
                 batch_size=self.cfg.grad_batch_size,
                 store=work / name,
+                identity=f"gradients/{work.name}/{name}",
                 desc=f"gradients ({name})",
                 progress=self.progress,
             )
             for name in ("train", "query")
         )
         self.timings["gradients"] = time.perf_counter() - t0
-        seconds = work / "seconds.json"
-        if not seconds.exists():  # first complete collection: its wall time is the compute cost
-            write_json(seconds, {"seconds": self.timings["gradients"]})
-        self.compute["gradients"] = float(json.loads(seconds.read_text())["seconds"])
+        self.compute["gradients"] = _collection_seconds(work / "seconds.json", self.timings["gradients"])
         return out  # type: ignore[return-value]
 
     def influence(self, train: Gradients, query: Gradients, method: str) -> Path:
@@ -374,6 +429,8 @@ def run(
         except ConfigError as err:
             raise ConfigError(f"setup {s.name!r}: {err}") from None
     pipe = Pipeline(cfg, store, progress)
+    for group in groups:  # before any training: a layer asked for by name must exist in this model
+        group_mask(pipe.mm.infos, pipe.mm.n_layers, group)  # raises ConfigError naming the layers it has
     for s in setups:  # before any training: a setup must select at least one module of this model
         if not group_mask(pipe.mm.infos, pipe.mm.n_layers, s.group).any():
             raise ConfigError(
@@ -450,7 +507,7 @@ def run(
         compute=pipe.compute,
         scores_paths=paths,
     )
-    record(pipe.store, result, setups, baselines)
+    result.record = record(pipe.store, result, setups, baselines, pipe.identity)
     return result
 
 
@@ -471,18 +528,24 @@ def _names(name: str, values: Sequence) -> tuple:
     return tuple(values)
 
 
-def record_key(cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str]) -> dict:
+def record_key(
+    cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str], identity: dict[str, str] | None = None
+) -> dict:
     """The cache key of a run's recorded tables (``runs/<hash>/``): the configuration, the setups,
-    and the version of every stage, so tables computed by older code are never served as current."""
+    the version of every stage (so tables computed by older code are never served as current) and the
+    run's `Pipeline.identity` (content hash of its examples, device type)."""
     return {
         **cfg.to_dict(),
         "setups": [s.name for s in setups],
         "baselines": list(baselines),
         "stage_versions": stage_versions(),
+        **(identity or {}),
     }
 
 
-def record(store: Store, result: RunResult, setups: Sequence[Setup], baselines: Sequence[str]) -> Path:
+def record(
+    store: Store, result: RunResult, setups: Sequence[Setup], baselines: Sequence[str], identity: dict[str, str]
+) -> Path:
     """Write the run's tidy tables under ``runs/<hash>/`` (read by `collect_results` and the CLI)."""
 
     def write(out: Path) -> None:
@@ -491,10 +554,12 @@ def record(store: Store, result: RunResult, setups: Sequence[Setup], baselines: 
                 getattr(result, name).to_csv(out / f"{name}.csv", index=False)
         write_json(out / "timings.json", {"wall": result.timings, "compute": result.compute})
 
-    return store.cached("runs", record_key(result.cfg, setups, baselines), VERSIONS["runs"], write)
+    return store.cached("runs", record_key(result.cfg, setups, baselines, identity), VERSIONS["runs"], write)
 
 
 TABLES = ("finetune", "detection", "cancellation", "retraining", "info")
+#: The directory name of a finished store entry: the 16 hex digits of its key hash.
+_RECORD_NAME = re.compile(r"[0-9a-f]{16}")
 
 
 def _stage_versions(entry: Path) -> dict | str | None:
@@ -516,25 +581,38 @@ def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
     current = stage_versions()
     store = store or Store()
     tables: dict[str, list[pd.DataFrame]] = {}
-    for entry in sorted((store.root / "runs").glob("*/manifest.json")):
-        try:
-            version = json.loads(entry.read_text()).get("version")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            version = None  # unreadable: reported as corrupted below
-        if version is not None and version != VERSIONS["runs"]:
-            continue
-        if version is not None and _stage_versions(entry.parent) not in (current, "unreadable"):
-            continue
-        if version is None or not Store.verify(entry.parent):
+    root = store.root / "runs"
+    # Only finished records: a record is renamed into place whole, so ``<hash>.tmp-*`` directories
+    # (being written, or left by a killed process) and ``.lock`` files are never read.
+    records = (
+        sorted(p for p in root.iterdir() if p.is_dir() and _RECORD_NAME.fullmatch(p.name)) if root.is_dir() else []
+    )
+    for entry in records:
+        manifest = entry / "manifest.json"
+        if not manifest.is_file():
             warnings.warn(
-                f"run record {entry.parent} is corrupted (checksum mismatch) and was skipped; "
+                f"run record {entry} has no manifest.json (deleted or damaged) and was skipped; "
                 "re-run that configuration to write it again",
                 RuntimeWarning,
                 stacklevel=2,
             )
             continue
+        try:
+            version = json.loads(manifest.read_text()).get("version")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            version = None  # unreadable: reported as corrupted below
+        if version is None or not Store.verify(entry):
+            warnings.warn(
+                f"run record {entry} is corrupted (checksum mismatch) and was skipped; "
+                "re-run that configuration to write it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        if version != VERSIONS["runs"] or _stage_versions(entry) != current:
+            continue  # stale: made by code that computed something else
         for name in TABLES:
-            if (entry.parent / f"{name}.csv").exists():
-                frame = pd.read_csv(entry.parent / f"{name}.csv")
-                tables.setdefault(name, []).append(frame.assign(run=entry.parent.name))
+            if (entry / f"{name}.csv").exists():
+                frame = pd.read_csv(entry / f"{name}.csv")
+                tables.setdefault(name, []).append(frame.assign(run=entry.name))
     return {name: pd.concat(frames, ignore_index=True) for name, frames in tables.items()}

@@ -57,6 +57,7 @@ import yaml
 from layerinf.config import (
     AGGREGATIONS,
     FIXED_GROUPS,
+    PROFILES,
     WE_ONLY_METHODS,
     ConfigError,
     RunConfig,
@@ -158,14 +159,30 @@ class Grid:
     spec: dict[str, Any] = field(default_factory=dict)
 
 
-def _list(spec: dict[str, Any], key: str, where: str, default: Sequence[Any] | None = None) -> list[Any]:
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "str": ((str,), "names"),
+    "int": ((int,), "integers"),
+    "number": ((int, float), "numbers"),
+}
+
+
+def _list(
+    spec: dict[str, Any], key: str, where: str, default: Sequence[Any] | None = None, kind: str = "str"
+) -> list[Any]:
+    """`spec[key]` as a non-empty list of `kind` items (a lone scalar becomes a one-item list; a bare
+    string is one item, never its letters). Nulls, nested lists or mappings, and items of another type
+    are refused by name."""
     value = spec.get(key, default)
     if value is None:
-        raise ConfigError(f"{where}: {key!r} is missing; give a list, e.g. {key}: [...]")
+        raise ConfigError(f"{where}: {key!r} is missing or null; give a list, e.g. {key}: [...]")
     if isinstance(value, (str, int, float)):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"{where}: {key}={value!r} must be a non-empty list")
+    types, what = _KINDS[kind]
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, types):
+            raise ConfigError(f"{where}: {key} must be a list of {what}; {item!r} is a {type(item).__name__}")
     return list(value)
 
 
@@ -185,7 +202,7 @@ def expand_setups(value: Any, where: str, methods: Sequence[str]) -> tuple[str, 
         hs = _list(value, "aggregations", f"{where} setups")
         specs = [f"{m}/{g}/{a}" for m in ms for g in (("we",) if m in WE_ONLY_METHODS else gs) for a in hs]
     elif isinstance(value, (list, tuple)):
-        specs = [str(s) for s in value]
+        specs = _list({"setups": value}, "setups", where)
     else:
         raise ConfigError(f"{where}: setups={value!r} must be a list of method/group/aggregation or a mapping")
     for spec in specs:
@@ -229,25 +246,25 @@ def parse_grid(spec: dict[str, Any], name: str = "grid", source: Path | None = N
     if unknown:
         hint = " (RunConfig fields go under config:)" if set(unknown) & set(field_names()) else ""
         raise ConfigError(f"{where}: unknown key(s) {unknown}{hint}; allowed: {', '.join(_KEYS)}")
-    profile = str(spec.get("profile", "default"))
+    profile = spec.get("profile", "default")
+    if not isinstance(profile, str):
+        raise ConfigError(f"{where}: profile={profile!r} must be one name: {', '.join(PROFILES)}")
     config = _fields(spec.get("config"), f"{where}: config")
     per_model = spec.get("per_model") or {}
     if not isinstance(per_model, dict):
         raise ConfigError(f"{where}: per_model must map a model name to RunConfig fields")
     per_model = {str(m): _fields(v, f"{where}: per_model[{m!r}]") for m, v in per_model.items()}
-    models = [str(m) for m in _list(spec, "models", where)]
+    models = _list(spec, "models", where)
     stray = sorted(set(per_model) - set(models))
     if stray:
         raise ConfigError(f"{where}: per_model names model(s) {stray} that are not in models: {models}")
-    tasks = [str(t) for t in _list(spec, "tasks", where)]
-    seeds = _list(spec, "seeds", where)
-    if not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{where}: seeds={seeds!r} must be integers")
+    tasks = _list(spec, "tasks", where)
+    seeds = _list(spec, "seeds", where, kind="int")
     base = preset(profile, **config)
-    rates = [float(r) for r in _list(spec, "noise_rates", where, [base.noise_rate])]
+    rates = [float(r) for r in _list(spec, "noise_rates", where, [base.noise_rate], kind="number")]
     methods = tuple(_list(spec, "methods", where, list(base.methods)))
     setups = expand_setups(spec.get("setups"), where, methods)
-    baselines = tuple(str(b) for b in (spec.get("baselines") or ()))
+    baselines = tuple(_list(spec, "baselines", where, [])) if spec.get("baselines") else ()
     for b in baselines:
         allowed("baselines", b, BASELINES)
     groups = tuple(_list(spec, "groups", where, list(FIXED_GROUPS)))
@@ -281,9 +298,11 @@ def load_grid(path: Path | str) -> Grid:
     if not path.is_file():
         raise ConfigError(f"grid file {str(path)!r} does not exist")
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"grid file {str(path)!r} is not UTF-8 text (byte {err.start})") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"grid file {str(path)!r} is not valid YAML: {err}") from err
+        raise ConfigError(f"grid file {str(path)!r} is not valid YAML: {' '.join(str(err).split())}") from None
     return parse_grid(spec, name=path.stem, source=path)
 
 
@@ -423,7 +442,7 @@ def run_job(job: Job, artifacts: str | None = None, progress: bool = False) -> s
 
     store = Store(Path(artifacts)) if artifacts else Store()
     setups = parse_setups(job.setups)
-    runner.run(
+    result = runner.run(
         job.cfg,
         groups=job.groups,
         aggregations=job.aggregations,
@@ -432,7 +451,8 @@ def run_job(job: Job, artifacts: str | None = None, progress: bool = False) -> s
         store=store,
         progress=progress,
     )
-    return store.path("runs", runner.record_key(job.cfg, setups, job.baselines), runner.VERSIONS["runs"]).name
+    assert result.record is not None  # run() records every run
+    return result.record.name
 
 
 def run_local(
@@ -510,6 +530,26 @@ def run_ray(
             ray.shutdown()
 
 
+def preflight(jobs: Sequence[Job]) -> None:
+    """Check, before the first job starts, what every job will need and can be checked without
+    training: each model's source and position limit, each device, each task's data. A grid whose
+    last model is missing fails here, not after the first models' runs."""
+    from layerinf.data import load_pool
+    from layerinf.models import check_model, resolve_device
+
+    checked: set[tuple[str, ...]] = set()
+    for job in jobs:
+        c = job.cfg
+        for key, check in (
+            (("model", c.model, str(c.max_length)), lambda c=c: check_model(c)),
+            (("device", c.device), lambda c=c: resolve_device(c.device)),
+            (("task", c.task), lambda c=c: load_pool(c.task)),
+        ):
+            if key not in checked:
+                check()
+                checked.add(key)
+
+
 def execute(
     grid: Grid,
     executor: str = "local",
@@ -521,13 +561,14 @@ def execute(
     """Run a grid and gather its recorded results: ``runner.collect_results`` restricted to the
     grid's runs ({"detection": ..., "retraining": ..., ...}, each row tagged with its ``run``)."""
     allowed("executor", executor, EXECUTORS)
+    if executor == "ray" and artifacts is None:
+        raise ConfigError("--executor ray needs --artifacts DIR: a path every Ray worker can read and write")
+    if executor != "ray" and address:
+        raise ConfigError(f"--address {address!r} only applies to --executor ray")
+    preflight(grid.jobs)
     if executor == "ray":
-        if artifacts is None:
-            raise ConfigError("--executor ray needs --artifacts DIR: a path every Ray worker can read and write")
         names = run_ray(grid.jobs, artifacts, address, echo=echo)
     else:
-        if address:
-            raise ConfigError(f"--address {address!r} only applies to --executor ray")
         names = run_local(grid.jobs, artifacts, progress=progress, echo=echo)
     from layerinf.cache import Store
     from layerinf.runner import collect_results
