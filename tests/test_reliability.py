@@ -436,12 +436,23 @@ def test_an_unreachable_hub_fails_fast(capsys, monkeypatch) -> None:
 
 def test_the_book_checks_its_options_before_vendoring_anything(monkeypatch, capsys) -> None:
     monkeypatch.setattr(bookbuild, "vendor_mathjax", lambda *a, **k: pytest.fail("vendored before checking"))
-    assert bookbuild.main(["--only", "c9_nothing"]) == 1
+    assert bookbuild.main(["--only", "c9_nothing"]) == 2
     assert "c9_nothing" in capsys.readouterr().err
-    assert bookbuild.main(["--model", "/no/such/model"]) == 1
+    assert bookbuild.main(["--model", "/no/such/model"]) == 2
     assert "/no/such/model" in capsys.readouterr().err
 
 
 def test_noise_floor_and_splits_are_deterministic_with_large_seeds(tmp_path) -> None:
     s = data.make_splits("rt", 40, 10, 10, MAX_SEED, 0.2)
     assert s.noisy_mask.sum() == 8 and np.unique(s.train.ids).size == 40
+
+
+def test_the_book_checks_every_run_a_set_value_describes_before_executing(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(bookbuild, "vendor_mathjax", lambda *a, **k: pytest.fail("vendored before checking"))
+    monkeypatch.setattr(bookbuild, "execute_notebook", lambda *a, **k: pytest.fail("executed before checking"))
+    assert bookbuild.main(["--profile", "smoke", "--set", "n_train=abc"]) == 2
+    assert "n_train='abc'" in capsys.readouterr().err
+    assert bookbuild.main(["--profile", "smoke", "--set", "seeds=[-4]"]) == 2
+    assert "seed=-4" in capsys.readouterr().err
+    assert bookbuild.main(["--profile", "smoke", "--set", "retrain_setups=[tracin/block9/mean]"]) == 2
+    assert "block9" in capsys.readouterr().err

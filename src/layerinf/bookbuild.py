@@ -204,6 +204,45 @@ def check_model_name(model: str) -> None:
     model_source(model)
 
 
+#: Notebook parameters that are `RunConfig` fields (the LLM grid of a page uses the ``llm_`` ones,
+#: and shares epochs, sampling and noise_rate with the page's main grid).
+_RUN_FIELDS = ("n_train", "n_query", "n_eval", "epochs", "sampling", "noise_rate")
+
+
+def check_grid_params(name: str, params: dict[str, Any]) -> None:
+    """Build (and so validate) every run configuration a notebook's parameters describe, and check
+    its retraining setups, before any notebook executes: a bad ``--set`` value fails the build in
+    one line instead of in the middle of a notebook."""
+    from layerinf.config import ConfigError, preset
+    from layerinf.sweep import check_setup
+
+    profile = params["profile"]
+    for prefix in ("", "llm_"):
+        if f"{prefix}models" not in params:
+            continue
+        grid = {}
+        for key in ("models", "tasks", "seeds"):
+            value = params.get(f"{prefix}{key}")
+            if not isinstance(value, list) or not value:
+                raise BookBuildError(f"notebook {name}: {prefix}{key}={value!r} must be a non-empty list")
+            grid[key] = value
+        fields = {
+            f: params[f"{prefix}{f}"] if f"{prefix}{f}" in params else params[f]
+            for f in _RUN_FIELDS
+            if f"{prefix}{f}" in params or f in params
+        }
+        methods = params.get(f"{prefix}methods")
+        try:
+            for model in grid["models"]:
+                for task in grid["tasks"]:
+                    for seed in grid["seeds"]:
+                        cfg = preset(profile, model=model, task=task, seed=seed, methods=methods, **fields)
+            for spec in params.get("retrain_setups", []) if prefix == "" else []:
+                check_setup(spec, cfg.methods)
+        except (ConfigError, TypeError) as err:
+            raise BookBuildError(f"notebook {name}: {err}") from None
+
+
 def execute_notebook(name: str, profile: str, root: Path = ROOT, overrides: dict[str, Any] | None = None) -> float:
     """Convert ``notebooks/<name>.py`` to ipynb and execute it into ``book/_executed/<name>.ipynb``.
 
@@ -658,6 +697,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise BookBuildError(f"--set {unknown}: no notebook has such a parameter; known: {sorted(declared)}")
         for model in overrides.get("models", ()):
             check_model_name(model)
+        if not args.no_execute:
+            for name in names:
+                check_grid_params(name, apply_overrides(name, load_params(name, args.profile, root), overrides, root))
+    except (BookBuildError, ValueError) as err:
+        print(f"bookbuild: error: {err}", file=sys.stderr)
+        return 2  # a bad option or parameter, like the layerinf command's usage errors
+    try:
         vendor_mathjax(root)
         if not args.no_execute:
             execute_all(names, args.profile, root, overrides)
