@@ -33,11 +33,8 @@ SETUPS = (Setup("tracin", "all", "mean"),)
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("LAYERINF_ARTIFACTS", str(tmp_path / "artifacts"))
-    monkeypatch.delenv("LAYERINF_DATA_DIR", raising=False)
-    monkeypatch.delenv("LAYERINF_GLUE_DIR", raising=False)
+def _offline(offline_env: None) -> None:
+    """Every test here runs with the hub off and a private artifact store (`offline_env`)."""
 
 
 def one_line_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:

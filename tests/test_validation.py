@@ -21,12 +21,9 @@ from layerinf.runner import Setup
 
 
 @pytest.fixture(autouse=True)
-def _offline_and_no_heavy_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Hub off, a private artifact store, and fine-tuning / gradient passes that fail the test."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("LAYERINF_ARTIFACTS", str(tmp_path / "artifacts"))
-    monkeypatch.delenv("LAYERINF_DATA_DIR", raising=False)
-    monkeypatch.delenv("LAYERINF_GLUE_DIR", raising=False)
+def _offline_and_no_heavy_work(monkeypatch: pytest.MonkeyPatch, offline_env: None) -> None:
+    """Hub off, a private artifact store (`offline_env`), and fine-tuning / gradient passes that fail
+    the test."""
 
     def heavy(*args: object, **kwargs: object) -> None:
         raise AssertionError("heavy work started before the bad input was refused")

@@ -214,6 +214,23 @@ def _largest_remainder(counts: np.ndarray, k: int) -> np.ndarray:
     return quota
 
 
+def _draw(
+    labels: np.ndarray, k: int, rng: np.random.Generator, quotas: Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+) -> np.ndarray:
+    """`k` distinct positions of `labels`: ``quotas(classes, counts, k)`` examples of each class, drawn
+    uniformly within the class, returned in random order (int64)."""
+    arr = _check_labels(labels)
+    n = len(arr)
+    if isinstance(k, bool) or not isinstance(k, Integral) or not 0 <= k <= n:
+        raise ConfigError(f"k={k!r} must be an integer between 0 and the number of labels ({n})")
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    classes, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
+    quota = quotas(classes, counts, int(k))
+    parts = [rng.choice(np.flatnonzero(inverse == c), size=int(q), replace=False) for c, q in enumerate(quota) if q]
+    return rng.permutation(np.concatenate(parts)).astype(np.int64)
+
+
 def stratified_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of a stratified random sample of `k` of the positions of `labels`, without replacement.
 
@@ -222,16 +239,20 @@ def stratified_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> n
     uniformly. The result is an int64 array of `k` distinct indices in random order (so a training
     set built from it is not sorted by class).
     """
-    arr = _check_labels(labels)
-    n = len(arr)
-    if isinstance(k, bool) or not isinstance(k, Integral) or not 0 <= k <= n:
-        raise ConfigError(f"k={k!r} must be an integer between 0 and the number of labels ({n})")
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
-    _, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
-    quota = _largest_remainder(counts, int(k))
-    parts = [rng.choice(np.flatnonzero(inverse == c), size=int(q), replace=False) for c, q in enumerate(quota) if q]
-    return rng.permutation(np.concatenate(parts)).astype(np.int64)
+    return _draw(labels, k, rng, lambda classes, counts, k: _largest_remainder(counts, k))
+
+
+def _balanced_quota(classes: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
+    quota = np.full(len(classes), k // len(classes), dtype=np.int64)
+    quota[: k % len(classes)] += 1
+    short = np.flatnonzero(quota > counts)
+    if short.size:
+        c = int(short[0])
+        raise ConfigError(
+            f"sampling='balanced': class {int(classes[c])} has {int(counts[c])} examples left, "
+            f"{int(quota[c])} needed for {k} balanced examples; ask for fewer or use sampling='stratified'"
+        )
+    return quota
 
 
 def balanced_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -241,24 +262,7 @@ def balanced_sample(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.
     the lowest class ids. Raises `ConfigError` naming the class if it has too few examples. The result
     is an int64 array of `k` distinct indices in random order.
     """
-    arr = _check_labels(labels)
-    n = len(arr)
-    if isinstance(k, bool) or not isinstance(k, Integral) or not 0 <= k <= n:
-        raise ConfigError(f"k={k!r} must be an integer between 0 and the number of labels ({n})")
-    if k == 0:
-        return np.zeros(0, dtype=np.int64)
-    classes, inverse, counts = np.unique(arr, return_inverse=True, return_counts=True)
-    quota = np.full(len(classes), int(k) // len(classes), dtype=np.int64)
-    quota[: int(k) % len(classes)] += 1
-    short = np.flatnonzero(quota > counts)
-    if short.size:
-        c = int(short[0])
-        raise ConfigError(
-            f"sampling='balanced': class {int(classes[c])} has {int(counts[c])} examples left, "
-            f"{int(quota[c])} needed for {k} balanced examples; ask for fewer or use sampling='stratified'"
-        )
-    parts = [rng.choice(np.flatnonzero(inverse == c), size=int(q), replace=False) for c, q in enumerate(quota) if q]
-    return rng.permutation(np.concatenate(parts)).astype(np.int64)
+    return _draw(labels, k, rng, _balanced_quota)
 
 
 #: How `make_splits` draws each split: proportional to the class frequencies, or equal per class.
