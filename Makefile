@@ -26,7 +26,7 @@ $(STAMP):
 	touch $@
 
 data: $(STAMP)
-	$(BIN)/python -m layerinf.data prepare
+	$(BIN)/python -m layerinf.tools.prepare prepare
 
 test: setup
 	$(BIN)/pip install -q -r requirements-ray.txt 2>&1 | $(PIPQUIET)
@@ -42,7 +42,7 @@ lint: setup
 book:
 	@mkdir -p _build && date +%s > _build/book-start  # the cost page reports set-up time from this
 	$(MAKE) --no-print-directory setup
-	$(BIN)/python -m layerinf.bookbuild --profile $(PROFILE)
+	$(BIN)/python -m layerinf.book --profile $(PROFILE)
 
 bench: setup
 	$(BIN)/pip install -q --no-deps -r requirements-bench.txt 2>&1 | $(PIPQUIET)

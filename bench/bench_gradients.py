@@ -22,7 +22,8 @@ from torch.func import functional_call, grad, vmap
 from layerinf import gradients
 from layerinf.config import preset
 from layerinf.encoding import batches, collate
-from layerinf.models import load_model, load_trainable_state, module_map, trainable_state
+from layerinf.models import load_model
+from layerinf.modules import load_trainable_state, module_map, trainable_state
 
 CPU = torch.device("cpu")
 GRAD_BATCH = 32

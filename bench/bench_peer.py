@@ -27,7 +27,8 @@ from layerinf import gradients
 from layerinf.config import preset
 from layerinf.encoding import batches, collate
 from layerinf.influence import pairwise
-from layerinf.models import load_model, module_map
+from layerinf.models import load_model
+from layerinf.modules import module_map
 
 CPU = torch.device("cpu")
 BATCH = 32

@@ -80,7 +80,7 @@ def measure(n_train: int, overrides: dict) -> dict:
 
 
 def plot(frame, path: Path) -> None:
-    """The book's scaling figure (`plotting.scaling`) of `report.scaling_frame` rows, as a PNG."""
+    """The book's scaling figure (`plotting.scaling`) of `benchreport.scaling_frame` rows, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,14 +96,14 @@ def plot(frame, path: Path) -> None:
 def run(quick: bool, plot_path: Path | None = None) -> dict:
     from benchlib import table
 
-    from layerinf import report
+    from layerinf.tools import benchreport
 
     if quick:
         sizes, overrides = [32, 64], {"model": "tiny", "n_query": 8, "n_eval": 16, "epochs": 1}
     else:
         sizes, overrides = [250, 500, 1000, 2000], {"epochs": 1}
     rows = [measure(n, overrides) for n in sizes]
-    frame = report.scaling_frame(rows)
+    frame = benchreport.scaling_frame(rows)
     if plot_path is not None:
         plot(frame, plot_path)
     default_n = 1000 if 1000 in sizes else sizes[-1]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from layerinf import report
+from layerinf.tools import benchreport
 
 
 def machine() -> dict:
@@ -23,7 +23,7 @@ def machine() -> dict:
         mem_gb = float("nan")
     return {
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": report.cpu_model(),
+        "cpu_model": benchreport.cpu_model(),
         "memory_gb": round(mem_gb, 1),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -45,37 +45,27 @@
 
 # %% tags=["parameters", "remove-cell"]
 profile = "default"
-models = ["minilm"]
-tasks = ["spam", "bbc"]
-seeds = [0, 1, 2]
-n_train = 250
-n_query = 80
-n_eval = 500
-epochs = 2
-sampling = "balanced"
-noise_rate = 0.2
-methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
-retrain_setups = ["tracin/we/mean", "tracin/block2/mean", "tracin/block3/mean", "tracin/cl/mean"]
+grid_file = None  # a book grid file; None: grids/book/<profile>.yaml, the one every page reads
+models = None  # replaces the main experiment's models (`layerinf book --model`)
+overrides = {}  # experiment keys or RunConfig fields (`layerinf book --set`); "llm." for the LLM experiment
 
 # %% tags=["remove-cell"]
 import numpy as np
 import pandas as pd
 from myst_nb import glue
 
-from layerinf import counterexample, plotting, report, verdicts
-from layerinf.experiments import run_grid
-from layerinf.scores import group_label
+from layerinf import counterexample, experiment, plotting, report, verdicts
+from layerinf.execution import run_experiment
 
-grid = run_grid(
-    profile, models, tasks, seeds, setups=retrain_setups, n_train=n_train, n_query=n_query, n_eval=n_eval,
-    epochs=epochs, sampling=sampling, noise_rate=noise_rate, methods=tuple(methods),
-)
-n_layers = next(iter(grid.runs.values())).scores("tracin").n_layers
-names = {g: group_label(g, n_layers) for g in ["we", "block1", "block2", "block3", "block4", "cl", "all"]}
+book = experiment.book(profile, grid_file, models, overrides)
+P = book["main"].parameters()
+grid = run_experiment(book["main"])
+n_layers = grid.n_layers
+names = grid.group_labels()
 result = verdicts.claim1(grid.detection, grid.retraining, grid.cancellation)
 floor = report.noise_floor(grid.retraining)
-scope = f"{', '.join(models)} on {', '.join(tasks)}, seeds {', '.join(map(str, seeds))}"
-report.glue_all({**result.flat(), "scope": scope, "noise_pct": 100 * noise_rate, "least_cancelling_label": names.get(
+scope = P.scope
+report.glue_all({**result.flat(), "scope": scope, "noise_pct": 100 * P.noise_rate, "least_cancelling_label": names.get(
     result.facts["least_cancelling_group"], "–")}, prefix="c1_")
 rhos = [c for c in result.comparisons + result.context if c.unit == "rho"]
 glue("c1_forest", plotting.comparisons_forest(rhos, band=(-verdicts.GUIDE_BOUND, verdicts.GUIDE_BOUND),
@@ -92,8 +82,8 @@ glue("c1_decision", report.decision_table(result.comparisons + result.context).s
 
 # %% tags=["remove-input"]
 report.parameters_frame(
-    profile=profile, models=models, tasks=tasks, seeds=seeds, n_train=n_train, n_query=n_query, n_eval=n_eval,
-    epochs=epochs, sampling=sampling, noise_rate=noise_rate, retrained_setups=len(retrain_setups),
+    profile=profile, models=P.models, tasks=P.tasks, seeds=P.seeds, n_train=P.n_train, n_query=P.n_query, n_eval=P.n_eval,
+    epochs=P.epochs, sampling=P.sampling, noise_rate=P.noise_rate, retrained_setups=len(P.setups),
 ).style.hide(axis="index")
 
 # %% [markdown]

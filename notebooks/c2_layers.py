@@ -48,46 +48,30 @@
 
 # %% tags=["parameters", "remove-cell"]
 profile = "default"
-models = ["minilm"]
-tasks = ["spam", "bbc"]
-seeds = [0, 1, 2]
-n_train = 250
-n_query = 80
-n_eval = 500
-epochs = 2
-sampling = "balanced"
-noise_rate = 0.2
-methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
-retrain_setups = ["tracin/we/mean", "tracin/block2/mean", "tracin/block3/mean", "tracin/cl/mean"]
-llm_models = ["smollm2"]
-llm_tasks = ["spam"]
-llm_seeds = [0]
-llm_n_train = 160
-llm_n_query = 40
-llm_n_eval = 100
-llm_methods = ["tracin", "cosine", "datainf", "tracin_we"]
+grid_file = None  # a book grid file; None: grids/book/<profile>.yaml, the one every page reads
+models = None  # replaces the main experiment's models (`layerinf book --model`)
+overrides = {}  # experiment keys or RunConfig fields (`layerinf book --set`); "llm." for the LLM experiment
 
 # %% tags=["remove-cell"]
 import numpy as np
 import pandas as pd
 
-from layerinf import comparison, plotting, report, verdicts
+from layerinf import comparison, experiment, plotting, report, verdicts
 from layerinf.config import describe_model
-from layerinf.experiments import noisy_score_correlation, run_grid
-from layerinf.scores import group_label
+from layerinf.execution import run_experiment
+from layerinf.tables import noisy_score_correlation
 
-grid = run_grid(
-    profile, models, tasks, seeds, setups=retrain_setups, n_train=n_train, n_query=n_query, n_eval=n_eval,
-    epochs=epochs, sampling=sampling, noise_rate=noise_rate, methods=tuple(methods),
-)
-n_layers = next(iter(grid.runs.values())).scores("tracin").n_layers
+book = experiment.book(profile, grid_file, models, overrides)
+P, L = book["main"].parameters(), book["llm"].parameters()
+grid = run_experiment(book["main"])
+n_layers = grid.n_layers
 groups = ["we", "block1", "block2", "block3", "block4", "cl"]
-names = {g: group_label(g, n_layers) for g in [*groups, "all"]}
+names = grid.group_labels()
 result = verdicts.claim2(grid.detection, grid.retraining)
 floor = report.noise_floor(grid.retraining)
-scope = f"{', '.join(models)} on {', '.join(tasks)}, seeds {', '.join(map(str, seeds))}"
+scope = P.scope
 report.glue_all(
-    {**result.flat(), "scope": scope, "noise_pct": 100 * noise_rate, "noise_floor_pts": 100 * floor["rms"], "noise_floor_n": floor["n"],
+    {**result.flat(), "scope": scope, "noise_pct": 100 * P.noise_rate, "noise_floor_pts": 100 * floor["rms"], "noise_floor_n": floor["n"],
      "middle_layers": f"{names['block2']} and {names['block3']} of {n_layers}"},
     prefix="c2_",
 )
@@ -109,8 +93,8 @@ glue("c2_decision", report.decision_table(shown).style.hide(axis="index"), displ
 
 # %% tags=["remove-input"]
 report.parameters_frame(
-    profile=profile, models=models, tasks=tasks, seeds=seeds, n_train=n_train, n_query=n_query, n_eval=n_eval,
-    epochs=epochs, sampling=sampling, noise_rate=noise_rate, retrained_setups=len(retrain_setups),
+    profile=profile, models=P.models, tasks=P.tasks, seeds=P.seeds, n_train=P.n_train, n_query=P.n_query, n_eval=P.n_eval,
+    epochs=P.epochs, sampling=P.sampling, noise_rate=P.noise_rate, retrained_setups=len(P.setups),
 ).style.hide(axis="index")
 
 # %% [markdown]
@@ -201,17 +185,13 @@ fig = plotting.correlation_heatmap(sum(mats) / len(mats), "TracIn scores of nois
 # secondary evidence only. Its fine-tuned accuracy, against the majority-class rate it must beat:
 
 # %% tags=["remove-cell"]
-llm = run_grid(
-    profile, llm_models, llm_tasks, llm_seeds, setups=(), baselines=(), n_train=llm_n_train,
-    n_query=llm_n_query, n_eval=llm_n_eval, epochs=epochs, sampling=sampling, noise_rate=noise_rate,
-    methods=tuple(llm_methods),
-)
-llm_layers = next(iter(llm.runs.values())).scores("tracin").n_layers
+llm = run_experiment(book["llm"])
+llm_layers = llm.n_layers
 llm_result = verdicts.claim2(llm.detection, llm.retraining)
 report.glue_all(
-    {"llm_description": "; ".join(describe_model(m) for m in llm_models), "llm_verdict": llm_result.verdict,
+    {"llm_description": "; ".join(describe_model(m) for m in L.models), "llm_verdict": llm_result.verdict,
      "llm_layers": llm_layers,
-     "llm_scope": f"{', '.join(llm_tasks)}, seeds {', '.join(map(str, llm_seeds))}, n = {llm_n_train}"},
+     "llm_scope": f"{', '.join(L.tasks)}, seeds {', '.join(map(str, L.seeds))}, n = {L.n_train}"},
     prefix="c2_",
 )
 
@@ -219,7 +199,7 @@ report.glue_all(
 report.show_finetune(llm.info)
 
 # %% tags=["remove-input"]
-fig = plotting.layerwise_ndr(llm.modules, llm_layers, methods=[m for m in llm_methods if m != "tracin_we"])
+fig = plotting.layerwise_ndr(llm.modules, llm_layers, methods=[m for m in L.methods if m != "tracin_we"])
 
 # %% tags=["remove-input"]
 report.decision_table([c for c in llm_result.context if c.unit == "ndr"]).style.hide(axis="index")
@@ -261,4 +241,4 @@ report.glue_all(
 
 # %% tags=["remove-cell"]
 report.glue_all({"n_layers": n_layers, "block_size": n_layers / 4,
-                 "description": "; ".join(describe_model(m) for m in models)}, prefix="c2_")
+                 "description": "; ".join(describe_model(m) for m in P.models)}, prefix="c2_")

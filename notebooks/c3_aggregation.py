@@ -44,37 +44,28 @@
 
 # %% tags=["parameters", "remove-cell"]
 profile = "default"
-models = ["minilm"]
-tasks = ["spam", "bbc"]
-seeds = [0, 1, 2]
-n_train = 250
-n_query = 80
-n_eval = 500
-epochs = 2
-sampling = "balanced"
-noise_rate = 0.2
-methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
-retrain_setups = ["tracin/we/mean", "tracin/we/mean_c", "tracin/we/rank", "tracin/we/vote"]
+grid_file = None  # a book grid file; None: grids/book/<profile>.yaml, the one every page reads
+models = None  # replaces the main experiment's models (`layerinf book --model`)
+overrides = {}  # experiment keys or RunConfig fields (`layerinf book --set`); "llm." for the LLM experiment
 
 # %% tags=["remove-cell"]
 import pandas as pd
 from myst_nb import glue
 
-from layerinf import plotting, report, verdicts
-from layerinf.experiments import run_grid, vote_k_table
-from layerinf.scores import group_label
+from layerinf import experiment, plotting, report, verdicts
+from layerinf.execution import run_experiment
+from layerinf.tables import vote_k_table
 
-grid = run_grid(
-    profile, models, tasks, seeds, setups=retrain_setups, n_train=n_train, n_query=n_query, n_eval=n_eval,
-    epochs=epochs, sampling=sampling, noise_rate=noise_rate, methods=tuple(methods),
-)
-n_layers = next(iter(grid.runs.values())).scores("tracin").n_layers
+book = experiment.book(profile, grid_file, models, overrides)
+P = book["main"].parameters()
+grid = run_experiment(book["main"])
+n_layers = grid.n_layers
 groups = ["we", "block1", "block2", "block3", "block4", "cl", "all"]
-names = {g: group_label(g, n_layers) for g in groups}
+names = grid.group_labels()
 result = verdicts.claim3(grid.detection, grid.retraining)
 floor = report.noise_floor(grid.retraining)
-scope = f"{', '.join(models)} on {', '.join(tasks)}, seeds {', '.join(map(str, seeds))}"
-report.glue_all({**result.flat(), "scope": scope, "noise_pct": 100 * noise_rate, "noise_floor_pts": 100 * floor["rms"]}, prefix="c3_")
+scope = P.scope
+report.glue_all({**result.flat(), "scope": scope, "noise_pct": 100 * P.noise_rate, "noise_floor_pts": 100 * floor["rms"]}, prefix="c3_")
 acc_rows = [c for c in result.comparisons + result.context if c.unit == "accuracy"]
 glue("c3_forest", plotting.comparisons_forest(acc_rows, band=(-floor["rms"], floor["rms"])), display=False)
 glue("c3_decision", report.decision_table(result.comparisons + result.context).style.hide(axis="index"), display=False)
@@ -89,8 +80,8 @@ glue("c3_decision", report.decision_table(result.comparisons + result.context).s
 
 # %% tags=["remove-input"]
 report.parameters_frame(
-    profile=profile, models=models, tasks=tasks, seeds=seeds, n_train=n_train, n_query=n_query, n_eval=n_eval,
-    epochs=epochs, sampling=sampling, noise_rate=noise_rate, retrained_setups=len(retrain_setups),
+    profile=profile, models=P.models, tasks=P.tasks, seeds=P.seeds, n_train=P.n_train, n_query=P.n_query, n_eval=P.n_eval,
+    epochs=P.epochs, sampling=P.sampling, noise_rate=P.noise_rate, retrained_setups=len(P.setups),
 ).style.hide(axis="index")
 
 # %% [markdown]

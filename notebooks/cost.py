@@ -20,17 +20,9 @@
 
 # %% tags=["parameters"]
 profile = "default"
-models = ["minilm"]
-tasks = ["spam", "bbc"]
-seeds = [0, 1, 2]
-n_train = 250
-n_query = 80
-n_eval = 500
-epochs = 2
-sampling = "balanced"
-noise_rate = 0.2
-methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
-retrain_setups = ["tracin/we/mean", "tracin/block2/mean", "tracin/block3/mean", "tracin/cl/mean"]
+grid_file = None  # a book grid file; None: grids/book/<profile>.yaml, the one every page reads
+models = None  # replaces the main experiment's models (`layerinf book --model`)
+overrides = {}  # experiment keys or RunConfig fields (`layerinf book --set`); "llm." for the LLM experiment
 pilot_task = "rt"
 pilot_n_train = 500
 
@@ -42,17 +34,17 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from layerinf import report
-from layerinf.experiments import run_grid
+from layerinf import experiment, report
+from layerinf.execution import run_experiment
+from layerinf.tools import benchreport
 
 # %%
-grid = run_grid(
-    profile, models, tasks, seeds, setups=retrain_setups, n_train=n_train, n_query=n_query, n_eval=n_eval,
-    epochs=epochs, sampling=sampling, noise_rate=noise_rate, methods=tuple(methods), progress=False,
-)
+book = experiment.book(profile, grid_file, models, overrides)
+P = book["main"].parameters()
+grid = run_experiment(book["main"], progress=False)
 timings_file = Path("book/_executed/timings.json")
 timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
-machine = {"cpu": report.cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+machine = {"cpu": benchreport.cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
            "device": "cuda" if torch.cuda.is_available() else "cpu"}
 report.glue_all(machine, prefix="cost_")
 pd.Series(machine).to_frame("this build ran on")
@@ -121,8 +113,8 @@ retrain = retrained["compute_seconds"]
 per_run = retrained.groupby(["model", "task", "seed"]).size()
 finetune_s = t[t.stage == "finetune"]["compute_seconds"]
 sizing = (
-    f"{len(grid.runs)} runs ({', '.join(tasks)} × {len(seeds)} seeds) × {per_run.mean() if len(per_run) else 0:.0f} "
-    f"retrainings ({len(retrain_setups)} setups, where setups that remove the same examples share one retraining, "
+    f"{len(grid.runs)} runs ({', '.join(P.tasks)} × {len(P.seeds)} seeds) × {per_run.mean() if len(per_run) else 0:.0f} "
+    f"retrainings ({len(P.setups)} setups, where setups that remove the same examples share one retraining, "
     f"and the random, oracle and second-dropout-seed baselines; no removal is the fine-tuning itself) = "
     f"{int(len(retrain))} retrainings of "
     f"{retrain.mean() if len(retrain) else float('nan'):.1f} s each, {retrain.sum() / 60:.1f} minutes, against "
@@ -130,21 +122,21 @@ sizing = (
 )
 pilot_sentence = "This profile runs no pilot."
 if pilot_task:  # a task left out of the grid: is it learned at all, with more training examples?
-    pilot_cfg = preset(profile, model=models[0], task=pilot_task, seed=0, n_train=pilot_n_train, n_query=n_query,
-                       n_eval=n_eval, epochs=epochs, sampling=sampling, noise_rate=noise_rate)
+    pilot_cfg = preset(profile, model=P.models[0], task=pilot_task, seed=0, n_train=pilot_n_train, n_query=P.n_query,
+                       n_eval=P.n_eval, epochs=P.epochs, sampling=P.sampling, noise_rate=P.noise_rate)
     pilot = Pipeline(pilot_cfg, progress=False)
     pilot.finetune()
     labels = pilot.splits.eval.labels
     pilot_acc, pilot_major = pilot.finetune_summary["acc_selected"], float(np.bincount(labels).max() / len(labels))
     learned = pilot_acc - pilot_major >= 0.1
     pilot_sentence = (
-        f"A pilot fine-tuning of {models[0]} on {pilot_task} at {pilot_n_train} training examples "
-        f"({pilot_n_train / n_train:.1f}× the grid's) reached an evaluation accuracy of {pilot_acc:.3f} against a "
+        f"A pilot fine-tuning of {P.models[0]} on {pilot_task} at {pilot_n_train} training examples "
+        f"({pilot_n_train / P.n_train:.1f}× the grid's) reached an evaluation accuracy of {pilot_acc:.3f} against a "
         f"majority-class rate of {pilot_major:.3f}: "
         + ("learned well enough to be added to the grid (`--set tasks=[...]`)." if learned else
            f"too close to chance for retrained accuracies to mean anything, so {pilot_task} is not in this grid.")
     )
-report.glue_all({"sizing": sizing, "pilot_sentence": pilot_sentence, "n_eval": n_eval}, prefix="cost_")
+report.glue_all({"sizing": sizing, "pilot_sentence": pilot_sentence, "n_eval": P.n_eval}, prefix="cost_")
 
 # %% [markdown]
 # ## Benchmarks
@@ -184,8 +176,8 @@ else:
 
 # %%
 if bench is not None and "raw" in bench["sections"].get("gradients", {}):
-    costs = report.gradient_cost_frame(bench["sections"]["gradients"]["raw"])
-    display(Markdown(report.gradient_cost_summary(costs)))
+    costs = benchreport.gradient_cost_frame(bench["sections"]["gradients"]["raw"])
+    display(Markdown(benchreport.gradient_cost_summary(costs)))
     plotting.gradient_costs(costs)
 else:
     print("The gradient benchmark has no results in bench/results.json.")
@@ -197,7 +189,7 @@ else:
 
 # %%
 if bench is not None and "raw" in bench["sections"].get("scaling", {}):
-    plotting.scaling(report.scaling_frame(bench["sections"]["scaling"]["raw"]))
+    plotting.scaling(benchreport.scaling_frame(bench["sections"]["scaling"]["raw"]))
 else:
     print("The scaling benchmark has no results in bench/results.json.")
 

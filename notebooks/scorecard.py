@@ -24,38 +24,21 @@
 
 # %% tags=["parameters", "remove-cell"]
 profile = "default"
-models = ["minilm"]
-tasks = ["spam", "bbc"]
-seeds = [0, 1, 2]
-n_train = 250
-n_query = 80
-n_eval = 500
-epochs = 2
-sampling = "balanced"
-noise_rate = 0.2
-methods = ["tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10"]
-retrain_setups = ["tracin/we/mean", "tracin/block2/mean", "tracin/block3/mean", "tracin/cl/mean"]
-llm_models = ["smollm2"]
-llm_tasks = ["spam"]
-llm_seeds = [0]
-llm_n_train = 160
-llm_n_query = 40
-llm_n_eval = 100
-llm_methods = ["tracin", "cosine", "datainf", "tracin_we"]
+grid_file = None  # a book grid file; None: grids/book/<profile>.yaml, the one every page reads
+models = None  # replaces the main experiment's models (`layerinf book --model`)
+overrides = {}  # experiment keys or RunConfig fields (`layerinf book --set`); "llm." for the LLM experiment
 
 # %% tags=["remove-cell"]
 import pandas as pd
 
-from layerinf import report, verdicts
-from layerinf.experiments import run_grid
+from layerinf import experiment, report, verdicts
+from layerinf.execution import run_experiment
 
-common = dict(epochs=epochs, sampling=sampling, noise_rate=noise_rate, progress=False)
+book = experiment.book(profile, grid_file, models, overrides)
+P, L = book["main"].parameters(), book["llm"].parameters()
 grids = {
-    "retrained": run_grid(profile, models, tasks, seeds, setups=retrain_setups, n_train=n_train, n_query=n_query,
-                          n_eval=n_eval, methods=tuple(methods), **common),
-    "detection only": run_grid(profile, llm_models, llm_tasks, llm_seeds, setups=(), baselines=(),
-                               n_train=llm_n_train, n_query=llm_n_query, n_eval=llm_n_eval,
-                               methods=tuple(llm_methods), **common),
+    "retrained": run_experiment(book["main"], progress=False),
+    "detection only": run_experiment(book["llm"], progress=False),
 }
 PAPER = {
     "c1": ("1. Cancellation is not a reliable guide to layer choice",
@@ -76,7 +59,7 @@ for kind, grid in grids.items():
         # one glue key per claim and model; a model both retrained and run detection-only (the smoke
         # profile uses one tiny model for both) gets a second, suffixed key
         detection_only = kind != "retrained"
-        key = report.model_key(model) + ("_detection" if detection_only and model in models else "")
+        key = report.model_key(model) + ("_detection" if detection_only and model in P.models else "")
         name = model + (" (detection only)" if detection_only else "")
         fine_tuned.append(f"{name}: fine-tuned accuracy {ft['min_acc']:.2f} or more in each of {ft['n_runs']} runs, "
                           f"against a majority-class rate of at most {ft['max_majority']:.2f}")
@@ -92,12 +75,12 @@ for kind, grid in grids.items():
                 "on balanced acc. / best epoch": " / ".join(again[alt][claim].verdict for alt in verdicts.ALTERNATIVES),
             })
 card = pd.DataFrame(rows)
-scope = (f"{', '.join(models)} retrained on {', '.join(tasks)} (seeds {', '.join(map(str, seeds))}; "
-         f"{n_train} training examples, {n_eval} evaluation examples, {noise_rate:.0%} of labels flipped, "
-         f"{sampling} classes); {', '.join(llm_models)} detection only on {', '.join(llm_tasks)} "
-         f"(seeds {', '.join(map(str, llm_seeds))}; {llm_n_train} training examples)")
+scope = (f"{', '.join(P.models)} retrained on {', '.join(P.tasks)} (seeds {', '.join(map(str, P.seeds))}; "
+         f"{P.n_train} training examples, {P.n_eval} evaluation examples, {P.noise_rate:.0%} of labels flipped, "
+         f"{P.sampling} classes); {', '.join(L.models)} detection only on {', '.join(L.tasks)} "
+         f"(seeds {', '.join(map(str, L.seeds))}; {L.n_train} training examples)")
 detection_models = sorted(set(card.loc[card.detection_only, "name"]))
-report.glue_all({**glued, "scope": scope, "models": ", ".join([*models, *llm_models]),
+report.glue_all({**glued, "scope": scope, "models": ", ".join([*P.models, *L.models]),
                  "fine_tuned": "; ".join(fine_tuned) + ".",
                  "detection_note": (f"{', '.join(detection_models)}: no retraining fits this budget, so its verdicts "
                                     "are inconclusive by construction (no ground truth); its claim pages show its "

@@ -57,15 +57,16 @@ def test_quick_bench_writes_the_contract(tmp_path):
     assert "| target |" in markdown and "failed" not in markdown
     assert (tmp_path / "scaling.png").stat().st_size > 1000
     # The cost page's view of the same results: tidy frames, the sentence and both figures.
-    from layerinf import plotting, report
+    from layerinf import plotting
+    from layerinf.tools import benchreport
 
-    costs = report.gradient_cost_frame(results["sections"]["gradients"]["raw"])
-    assert set(costs["contender"]) == set(report.GRADIENT_CONTENDERS) and costs["all_contenders"].all()
+    costs = benchreport.gradient_cost_frame(results["sections"]["gradients"]["raw"])
+    assert set(costs["contender"]) == set(benchreport.GRADIENT_CONTENDERS) and costs["all_contenders"].all()
     ours = costs.set_index("contender").loc["batched"]
     assert np.isclose(ours["ms_per_example"], 1000 * ours["seconds"] / ours["n"])
     ratio = results["grad_speedup_vs_loop_tiny"]
-    assert f"{ratio:.2f}× faster than the batch-size-1 loop" in report.gradient_cost_summary(costs)
-    frame = report.scaling_frame(results["sections"]["scaling"]["raw"])
+    assert f"{ratio:.2f}× faster than the batch-size-1 loop" in benchreport.gradient_cost_summary(costs)
+    frame = benchreport.scaling_frame(results["sections"]["scaling"]["raw"])
     assert list(frame["n_train"]) == [32, 64]
     assert np.isclose(frame["bytes_per_example"].iloc[-1], results["gradient_bytes_per_example"])
     plotting.gradient_costs(costs)

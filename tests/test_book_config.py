@@ -9,22 +9,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from layerinf import bookbuild
+from layerinf import book
+from layerinf.book import execute, html, memory, notebooks, toc, vendor
 from layerinf.config import PROFILES
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
 EXECUTED = "book/_executed/"
-PRESENT = bookbuild.available_notebooks(ROOT)
+PRESENT = notebooks.available_notebooks(ROOT)
 
 
 def test_toc_pages_exist_as_markdown_or_notebook_source() -> None:
     assert TOC["format"] == "jb-book"
-    for docname in bookbuild.toc_files(TOC):
+    for docname in toc.toc_files(TOC):
         if docname.startswith(EXECUTED):
             name = docname.removeprefix(EXECUTED)
-            assert name in bookbuild.NOTEBOOK_ORDER, f"{docname}: not a notebook the build executes"
+            assert name in notebooks.NOTEBOOK_ORDER, f"{docname}: not a notebook the build executes"
             if name in PRESENT:
                 assert (ROOT / "notebooks" / f"{name}.py").is_file()
         else:
@@ -32,29 +33,44 @@ def test_toc_pages_exist_as_markdown_or_notebook_source() -> None:
 
 
 def test_every_book_notebook_is_in_the_toc() -> None:
-    names = {d.removeprefix(EXECUTED) for d in bookbuild.toc_files(TOC) if d.startswith(EXECUTED)}
-    assert names == set(bookbuild.NOTEBOOK_ORDER)
-    assert bookbuild.NOTEBOOK_ORDER[-1] == "scorecard"
+    names = {d.removeprefix(EXECUTED) for d in toc.toc_files(TOC) if d.startswith(EXECUTED)}
+    assert names == set(notebooks.NOTEBOOK_ORDER)
+    assert notebooks.NOTEBOOK_ORDER[-1] == "scorecard"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_params_files_match_parameters_cells(profile: str) -> None:
+    """A page's own parameters come from its params file; the runs of every claim page come from the
+    one book grid file, so a page whose parameters are only the profile and the grid has no file."""
     for name in PRESENT:
-        path = bookbuild.params_path(name, profile, ROOT)
-        assert path.is_file(), f"notebook {name} has no parameter file {path.relative_to(ROOT)}"
-        params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        declared = set(bookbuild.parameter_names(ROOT / "notebooks" / f"{name}.py"))
+        path = notebooks.params_path(name, profile, ROOT)
+        declared = set(notebooks.parameter_names(ROOT / "notebooks" / f"{name}.py"))
         assert "profile" in declared, f"notebooks/{name}.py: the parameters cell must declare profile (injected)"
-        assert set(params) - {"profile"} == declared - {"profile"}, f"{path.relative_to(ROOT)} vs parameters cell"
+        own = declared - {"profile"} - set(notebooks.GRID_PARAMS)
+        if own:
+            assert path.is_file(), f"notebook {name} has no parameter file {path.relative_to(ROOT)}"
+            params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            assert set(params) - {"profile"} == own, f"{path.relative_to(ROOT)} vs parameters cell"
+        else:
+            assert not path.is_file(), f"{path.relative_to(ROOT)}: the page's runs come from grids/book/{profile}.yaml"
         # load_params applies the same check and injects the profile
-        assert bookbuild.load_params(name, profile, ROOT)["profile"] == profile
+        assert notebooks.load_params(name, profile, ROOT)["profile"] == profile
+
+
+def test_every_claim_page_reads_the_book_grid() -> None:
+    for name in ("c1_cancellation", "c2_layers", "c3_aggregation", "c4_ndr", "cost", "scorecard"):
+        declared = set(notebooks.parameter_names(ROOT / "notebooks" / f"{name}.py"))
+        assert set(notebooks.GRID_PARAMS) <= declared, name
+        assert (
+            "experiment.book(profile, grid_file, models, overrides)" in (ROOT / "notebooks" / f"{name}.py").read_text()
+        )
 
 
 def test_no_stray_params_files() -> None:
     for path in (ROOT / "notebooks" / "params").glob("*.yaml"):
         name, profile = path.name.removesuffix(".yaml").rsplit(".", 1)
         assert profile in PROFILES, f"{path.name}: unknown profile {profile!r}"
-        assert name in bookbuild.NOTEBOOK_ORDER, f"{path.name}: no notebook {name!r} in the book"
+        assert name in notebooks.NOTEBOOK_ORDER, f"{path.name}: no notebook {name!r} in the book"
 
 
 def test_config_renders_only_and_loads_nothing_from_outside() -> None:
@@ -76,7 +92,7 @@ def test_config_renders_only_and_loads_nothing_from_outside() -> None:
 
 def test_vendored_mathjax_path_matches_config() -> None:
     rel = Path(CONFIG["sphinx"]["config"]["mathjax_path"])
-    assert bookbuild._MATHJAX_KEEP.match("package/es5/" + rel.relative_to("mathjax").as_posix())
+    assert vendor._MATHJAX_KEEP.match("package/es5/" + rel.relative_to("mathjax").as_posix())
 
 
 def test_cited_keys_exist_in_bibliography() -> None:
@@ -97,15 +113,15 @@ def test_check_offline_flags_fetches_not_links(tmp_path: Path) -> None:
         '<script src="_static/a.js"></script><img src="x.png">',
         encoding="utf-8",
     )
-    bookbuild.check_offline(tmp_path)
+    html.check_offline(tmp_path)
     (tmp_path / "bad.html").write_text(
         '<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//fonts.example/f.css">'
         '<img srcset="a.png 1x, https://img.example/b.png 2x"><iframe src="http://e.example"></iframe>'
         '<style>@font-face { src: url("https://fonts.example/x.woff2") }</style>',
         encoding="utf-8",
     )
-    with pytest.raises(bookbuild.BookBuildError) as err:
-        bookbuild.check_offline(tmp_path)
+    with pytest.raises(book.BookBuildError) as err:
+        html.check_offline(tmp_path)
     for url in ("cdn.example", "//fonts.example/f.css", "img.example", "e.example", "x.woff2"):
         assert url in str(err.value)
 
@@ -118,27 +134,27 @@ def test_parameter_names_and_missing_only(tmp_path: Path) -> None:
         "\n# %%\nprint(seed)\n",
         encoding="utf-8",
     )
-    assert bookbuild.parameter_names(nb) == ["seed", "n", "profile"]
-    assert bookbuild.select_notebooks(None, tmp_path) == ["teaching"]
-    with pytest.raises(bookbuild.BookBuildError, match=r"c2_layers\.py does not exist"):
-        bookbuild.select_notebooks(["c2_layers"], tmp_path)
-    with pytest.raises(bookbuild.BookBuildError, match="not a book notebook"):
-        bookbuild.select_notebooks(["nope"], tmp_path)
+    assert notebooks.parameter_names(nb) == ["seed", "n", "profile"]
+    assert notebooks.select_notebooks(None, tmp_path) == ["teaching"]
+    with pytest.raises(book.BookBuildError, match=r"c2_layers\.py does not exist"):
+        notebooks.select_notebooks(["c2_layers"], tmp_path)
+    with pytest.raises(book.BookBuildError, match="not a book notebook"):
+        notebooks.select_notebooks(["nope"], tmp_path)
 
 
 def test_prune_toc_drops_missing_pages(tmp_path: Path) -> None:
     (tmp_path / "book").mkdir()
     for page in ("intro", "background", "rerun", "related"):
         (tmp_path / "book" / f"{page}.md").write_text(f"# {page}\n", encoding="utf-8")
-    pruned, missing = bookbuild.prune_toc(TOC, tmp_path)
-    assert set(missing) == {EXECUTED + n for n in bookbuild.NOTEBOOK_ORDER}
+    pruned, missing = toc.prune_toc(TOC, tmp_path)
+    assert set(missing) == {EXECUTED + n for n in notebooks.NOTEBOOK_ORDER}
     assert [p["caption"] for p in pruned["parts"]] == ["Background", "Use it"]
 
 
 def test_record_timing_keeps_other_entries(tmp_path: Path) -> None:
     (tmp_path / "book" / "_executed").mkdir(parents=True)
-    bookbuild.record_timing("teaching", 1.23456, "smoke", tmp_path)
-    bookbuild.record_timing("c1_cancellation", 2.0, "default", tmp_path, kernel_peak_mb=1234.56)
+    execute.record_timing("teaching", 1.23456, "smoke", tmp_path)
+    execute.record_timing("c1_cancellation", 2.0, "default", tmp_path, kernel_peak_mb=1234.56)
     timings = yaml.safe_load((tmp_path / "book" / "_executed" / "timings.json").read_text(encoding="utf-8"))
     assert set(timings) == {"teaching", "c1_cancellation"}
     assert timings["teaching"]["seconds"] == 1.235 and timings["teaching"]["profile"] == "smoke"
@@ -155,25 +171,25 @@ def test_kernel_memory_peak_is_per_notebook() -> None:
     import sys
 
     big = "b = bytearray(300 * 2**20); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(1.0)"
-    with bookbuild.ChildMemoryPeak(interval=0.05) as first:
+    with memory.ChildMemoryPeak(interval=0.05) as first:
         subprocess.run([sys.executable, "-c", big], check=True)
-    with bookbuild.ChildMemoryPeak(interval=0.05) as second:
+    with memory.ChildMemoryPeak(interval=0.05) as second:
         subprocess.run([sys.executable, "-c", "import time; time.sleep(1.0)"], check=True)
     assert first.peak_mb > 250, first.peak_mb
     assert 1 < second.peak_mb < 100, second.peak_mb
 
 
 def test_model_and_set_overrides_reach_only_declared_parameters(tmp_path):
-    from layerinf import bookbuild
-
     model_dir = tmp_path / "my-model"
     model_dir.mkdir()
-    over = bookbuild.parse_overrides([str(model_dir)], ["seeds=[0, 1]", "n_train=400"])
+    over = notebooks.parse_overrides([str(model_dir)], ["seeds=[0, 1]", "n_train=400"])
     assert over == {"models": [str(model_dir.resolve())], "seeds": [0, 1], "n_train": 400}
-    params = bookbuild.load_params("c1_cancellation", "smoke")
-    merged = bookbuild.apply_overrides("c1_cancellation", params, over)
-    assert merged["models"] == [str(model_dir.resolve())] and merged["n_train"] == 400
+    params = notebooks.load_params("c1_cancellation", "smoke")
+    merged = notebooks.apply_overrides("c1_cancellation", params, over)
+    # models is a parameter of the page; seeds and n_train change its book grid's experiments
+    assert merged["models"] == [str(model_dir.resolve())]
+    assert merged["overrides"] == {"seeds": [0, 1], "n_train": 400}
     # the teaching chapter has no `models` parameter: the override is not injected there
-    assert "models" not in bookbuild.apply_overrides("teaching", bookbuild.load_params("teaching", "smoke"), over)
-    with pytest.raises(bookbuild.BookBuildError, match="name=value"):
-        bookbuild.parse_overrides(None, ["seeds"])
+    assert "models" not in notebooks.apply_overrides("teaching", notebooks.load_params("teaching", "smoke"), over)
+    with pytest.raises(book.BookBuildError, match="name=value"):
+        notebooks.parse_overrides(None, ["seeds"])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from layerinf.bookbuild import glued
+from layerinf.book import glued
 from layerinf.verdicts import CRITERIA, VERDICTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def test_smoke_book_builds(tmp_path):
     shutil.copytree(ROOT / "book", copy / "book", ignore=shutil.ignore_patterns("_executed"))
     env = {**os.environ, "LAYERINF_ARTIFACTS": str(tmp_path / "artifacts"), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "layerinf.bookbuild", "--profile", "smoke", "--root", str(copy)],
+        [sys.executable, "-m", "layerinf.book", "--profile", "smoke", "--root", str(copy)],
         env=env,
         capture_output=True,
         text=True,

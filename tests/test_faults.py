@@ -25,11 +25,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerinf import gradients, runner
+from layerinf import gradients, records, runner
 from layerinf.cache import CacheMismatch, Store
 from layerinf.config import preset
-from layerinf.experiments import parse_setups
 from layerinf.scores import ModuleScores
+from layerinf.setups import parse_setups
 
 CFG = {"n_train": 48, "n_query": 12, "n_eval": 24, "epochs": 1, "methods": ["tracin", "datainf", "tracin_we"]}
 SETUPS = ["tracin/all/mean", "tracin/block1/vote"]
@@ -37,7 +37,7 @@ BASELINES = ["random"]
 CHUNK = 8
 N_TRAIN_CHUNKS, N_QUERY_CHUNKS = 6, 2  # ceil(48 / 8), ceil(12 / 8)
 N_RETRAIN = len(SETUPS) + len(BASELINES)
-TABLES = runner.TABLES
+TABLES = records.TABLES
 SECRET = "hf_faultTestSentinel0123456789"  # an HF_TOKEN that must never reach a log or an artifact
 
 #: The child process: one run with small gradient chunks. It counts what it computes (rewritten
@@ -47,10 +47,10 @@ CHILD = r"""
 import json, os, sys, time
 from pathlib import Path
 
-from layerinf import gradients, runner
+from layerinf import gradients, records, runner
 from layerinf.cache import Store
 from layerinf.config import preset
-from layerinf.experiments import parse_setups
+from layerinf.setups import parse_setups
 
 spec = json.loads(sys.argv[1])
 counts_path = Path(sys.argv[2])
@@ -91,7 +91,7 @@ result = runner.run(
     store=Store(Path(os.environ["LAYERINF_ARTIFACTS"])),
     progress=False,
 )
-for name in runner.TABLES:
+for name in records.TABLES:
     getattr(result, name).to_csv(counts_path.with_suffix(f".{name}.csv"), index=False)
 print("done")
 """
@@ -525,10 +525,10 @@ def test_corrupted_run_record_is_skipped_then_rewritten(
 ) -> None:
     flip_byte(record(copy) / "detection.csv")
     with pytest.warns(RuntimeWarning, match="corrupted"):
-        assert runner.collect_results(Store(copy)) == {}
+        assert records.collect_results(Store(copy)) == {}
     assert rerun(copy) == NOTHING  # every stage read from the cache, the record written again
     assert_same_tables(copy, reference)
-    tables = runner.collect_results(Store(copy))
+    tables = records.collect_results(Store(copy))
     assert set(tables) == set(TABLES) and len(tables["retraining"]) == N_RETRAIN
 
 
@@ -551,7 +551,7 @@ def test_collect_results_skips_stale_and_corrupted_records(tmp_path: Path) -> No
     broken = write(runner.VERSIONS["runs"], 3)
     flip_byte(broken / "detection.csv", 0.9)
     with pytest.warns(RuntimeWarning, match=f"{broken}.*corrupted"):
-        tables = runner.collect_results(store)
+        tables = records.collect_results(store)
     assert tables["detection"].to_dict("records") == [{"method": "tracin", "seed": 2, "run": current.name}]
 
 
@@ -559,10 +559,10 @@ def test_record_key_changes_with_every_stage_version(monkeypatch: pytest.MonkeyP
     """Bumping any stage's version gives a run a new record: old tables are never rewritten as new
     nor served as current (regression: the key held only the configuration)."""
     cfg = preset("smoke", **CFG)
-    before = runner.record_key(cfg, [], ["random"])
+    before = records.record_key(cfg, [], ["random"])
     for stage in ("finetune", "gradients", "influence", "retrain"):
         monkeypatch.setitem(runner.VERSIONS, stage, runner.VERSIONS[stage] + 1)
-        after = runner.record_key(cfg, [], ["random"])
+        after = records.record_key(cfg, [], ["random"])
         assert after != before, stage
         before = after
 

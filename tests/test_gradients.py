@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from layerinf import gradients, models
+from layerinf import gradients, models, modules
 from layerinf.config import RunConfig
 from layerinf.encoding import Encoded
 
@@ -32,7 +32,7 @@ def setup():
             if "lora_B" in name:
                 p.normal_(0, 0.1)
     enc = Encoded([tok(t)["input_ids"] for t in TEXTS], np.array([1, 0, 0, 0, 1, 1, 0]))
-    return cfg, tok, model, models.module_map(model), enc
+    return cfg, tok, model, modules.module_map(model), enc
 
 
 def loop_gradients(model, mm, enc, pad_id):

@@ -18,7 +18,7 @@ import torch
 import transformers
 from torch import nn
 
-from layerinf import gradients, models
+from layerinf import gradients, models, modules
 from layerinf.config import ConfigError, RunConfig
 from layerinf.encoding import Encoded
 
@@ -79,7 +79,7 @@ def test_module_map_names_four_lora_tensors_per_layer_and_the_head(loaded: tuple
     arch, tok, model = loaded
     if arch in DECODERS:
         assert tok.pad_token == tok.eos_token == "[SEP]"
-    mm = models.module_map(model)
+    mm = modules.module_map(model)
     assert mm.n_layers == 2
     lora = [i for i in mm.infos if i.layer is not None]
     expected = [
@@ -102,7 +102,7 @@ def test_module_map_names_four_lora_tensors_per_layer_and_the_head(loaded: tuple
 
 def test_gradients_collect_runs_on_every_architecture(loaded: tuple[str, object, nn.Module]) -> None:
     _, tok, model = loaded
-    mm = models.module_map(model)
+    mm = modules.module_map(model)
     got = gradients.collect(model, mm, encoded(tok), tok.pad_token_id, batch_size=2, progress=False)
     assert set(got.dense) == set(mm.linears)
     for info in mm.infos:
@@ -112,7 +112,7 @@ def test_gradients_collect_runs_on_every_architecture(loaded: tuple[str, object,
     assert got.losses.shape == (3,) and np.isfinite(got.losses).all()
 
 
-def reference_gradients(model: nn.Module, mm: models.ModuleMap, enc: Encoded) -> list[dict[str, np.ndarray]]:
+def reference_gradients(model: nn.Module, mm: modules.ModuleMap, enc: Encoded) -> list[dict[str, np.ndarray]]:
     """One example at a time, no padding at all, plain autograd on every module's parameter."""
     model.eval()
     params = {name: getattr(mod, which) for name, (mod, which) in mm.linears.items()}
@@ -133,7 +133,7 @@ def test_llama_batched_gradients_equal_a_per_example_loop(tmp_path: Path) -> Non
         for name, p in model.named_parameters():
             if "lora_B" in name:
                 p.normal_(0, 0.1)
-    mm = models.module_map(model)
+    mm = modules.module_map(model)
     enc = encoded(tok)
     assert len({len(ids) for ids in enc.input_ids}) == 3  # different lengths: the batch is padded
     got = gradients.collect(model, mm, enc, tok.pad_token_id, batch_size=3, progress=False)
@@ -150,7 +150,7 @@ def test_gpt2_fused_attention_is_split_without_changing_the_function(tmp_path: P
     base.config.pad_token_id = tok.pad_token_id
     model.eval()
     attn = model.get_base_model().transformer.h[0].attn
-    assert isinstance(attn.c_attn, models.FusedQKV)
+    assert isinstance(attn.c_attn, modules.FusedQKV)
     # LoRA on the query and value projections only; the key projection keeps no adapter
     assert hasattr(attn.c_attn.q_proj, "lora_A") and hasattr(attn.c_attn.v_proj, "lora_A")
     assert not hasattr(attn.c_attn.k_proj, "lora_A")

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 import yaml
 
-from layerinf import bookbuild, cli, data, gradients, runner, sweep
+from layerinf import cli, data, execution, experiment, gradients, paths, records, runner
+from layerinf.book import cli as bookbuild
 from layerinf.cache import Store
 from layerinf.config import MAX_SEED, STAGE_FIELDS, ConfigError, preset
 from layerinf.runner import Setup
@@ -63,7 +64,7 @@ def copy_data(tmp_path: Path, with_sources: bool = True) -> Path:
     (root / "prepared").mkdir(parents=True)
     shutil.copy(data.REPO_DATA_DIR / "prepared" / "rt.jsonl", root / "prepared" / "rt.jsonl")
     if with_sources:
-        shutil.copy(data.REPO_DATA_DIR / "sources.json", root / "sources.json")
+        shutil.copy(paths.sources_json(), root / "sources.json")
     return root
 
 
@@ -193,7 +194,7 @@ def test_an_edited_record_config_is_reported_not_served(recorded) -> None:
     edited["noise_rate"] = 0.4
     config.write_text(json.dumps(edited))
     with pytest.warns(RuntimeWarning, match="corrupted"):
-        tables = runner.collect_results(store)
+        tables = records.collect_results(store)
     assert tables == {}
 
 
@@ -201,10 +202,10 @@ def test_unfinished_and_manifestless_records_are_never_read(recorded) -> None:
     store, result = recorded
     tmp = result.record.with_name(result.record.name + ".tmp-deadbeef")
     shutil.copytree(result.record, tmp)
-    assert len(runner.collect_results(store)["detection"]["run"].unique()) == 1  # the .tmp copy is not read
+    assert len(records.collect_results(store)["detection"]["run"].unique()) == 1  # the .tmp copy is not read
     (result.record / "manifest.json").unlink()
     with pytest.warns(RuntimeWarning, match="no manifest.json"):
-        assert runner.collect_results(store) == {}
+        assert records.collect_results(store) == {}
 
 
 def test_a_gradient_chunk_from_another_slot_is_recomputed(tmp_path, monkeypatch) -> None:
@@ -313,15 +314,15 @@ def test_grid_files_with_wrong_types_are_refused_in_one_line(tmp_path, change, n
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(spec))
     if not names:
-        assert sweep.load_grid(path).jobs[0].baselines == ("random",)
+        assert experiment.load(path).jobs[0].baselines == ("random",)
         return
-    refused(lambda: sweep.load_grid(path), *names)
+    refused(lambda: experiment.load(path), *names)
 
 
 def test_a_grid_file_that_is_not_utf8_is_refused(tmp_path) -> None:
     path = tmp_path / "grid.yaml"
     path.write_bytes(b"models: [tiny]\ntasks: [\xff]\n")
-    refused(lambda: sweep.load_grid(path), "not UTF-8", "grid.yaml")
+    refused(lambda: experiment.load(path), "not UTF-8", "grid.yaml")
 
 
 def test_a_sweep_checks_every_model_before_the_first_job(tmp_path, monkeypatch) -> None:
@@ -330,8 +331,8 @@ def test_a_sweep_checks_every_model_before_the_first_job(tmp_path, monkeypatch) 
     path.write_text(
         yaml.safe_dump({"profile": "smoke", "models": ["tiny", str(missing)], "tasks": ["rt"], "seeds": [0]})
     )
-    monkeypatch.setattr(sweep, "run_job", lambda *a, **k: pytest.fail("a job started"))
-    refused(lambda: sweep.execute(sweep.load_grid(path)), str(missing), "no such directory")
+    monkeypatch.setattr(execution, "_run", lambda *a, **k: pytest.fail("a job started"))
+    refused(lambda: execution.run_experiment(experiment.load(path)), str(missing), "no such directory")
 
 
 @pytest.mark.parametrize(
@@ -451,5 +452,5 @@ def test_the_book_checks_every_run_a_set_value_describes_before_executing(monkey
     assert "n_train='abc'" in capsys.readouterr().err
     assert bookbuild.main(["--profile", "smoke", "--set", "seeds=[-4]"]) == 2
     assert "seed=-4" in capsys.readouterr().err
-    assert bookbuild.main(["--profile", "smoke", "--set", "retrain_setups=[tracin/block9/mean]"]) == 2
+    assert bookbuild.main(["--profile", "smoke", "--set", "setups=[tracin/block9/mean]"]) == 2
     assert "block9" in capsys.readouterr().err

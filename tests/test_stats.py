@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from layerinf import stats
+from layerinf import correlation, stats
 from layerinf.config import ConfigError
 
 
@@ -77,8 +77,8 @@ def test_spearman_within_ignores_between_run_differences() -> None:
         for k in range(4):
             rows.append({"model": "m", "task": "t", "seed": run, "x": shift + k, "y": shift - k})
     df = pd.DataFrame(rows)
-    assert stats.spearman_within(df, "x", "y").to_numpy() == pytest.approx([-1.0, -1.0])
-    pooled = stats.spearman_pooled(df, "x", "y")
+    assert correlation.spearman_within(df, "x", "y").to_numpy() == pytest.approx([-1.0, -1.0])
+    pooled = correlation.spearman_pooled(df, "x", "y")
     assert pooled.estimate > 0.5 and pooled.n == 2
 
 
@@ -121,9 +121,9 @@ def test_spearman_matches_scipy_with_ties_and_inf() -> None:
     x = rng.integers(0, 5, 40).astype(float)
     y = x + rng.normal(size=40)
     x[3] = np.inf
-    assert stats.spearman(x, y) == pytest.approx(sps.spearmanr(x, y).statistic, abs=1e-12)
-    assert math.isnan(stats.spearman(np.ones(5), np.arange(5.0)))
-    assert math.isnan(stats.spearman(np.array([1.0, 2.0]), np.array([2.0, 1.0])))
+    assert correlation.spearman(x, y) == pytest.approx(sps.spearmanr(x, y).statistic, abs=1e-12)
+    assert math.isnan(correlation.spearman(np.ones(5), np.arange(5.0)))
+    assert math.isnan(correlation.spearman(np.array([1.0, 2.0]), np.array([2.0, 1.0])))
 
 
 def test_pooled_spearman_interval_is_the_same_vectorised_or_not() -> None:
@@ -134,14 +134,14 @@ def test_pooled_spearman_interval_is_the_same_vectorised_or_not() -> None:
         for _ in range(5)
     ]
     df = pd.DataFrame(rows)
-    equal = stats.spearman_pooled(df, "x", "y", n_resamples=999)  # equal-sized runs: vectorised
+    equal = correlation.spearman_pooled(df, "x", "y", n_resamples=999)  # equal-sized runs: vectorised
     padded = pd.concat([df, df.iloc[:1].assign(x=np.nan)])  # the NaN row is dropped before resampling
-    assert (equal.low, equal.high) == (stats.spearman_pooled(padded, "x", "y", n_resamples=999).low, equal.high)
+    assert (equal.low, equal.high) == (correlation.spearman_pooled(padded, "x", "y", n_resamples=999).low, equal.high)
     assert equal.estimate == pytest.approx(sps.spearmanr(df.x, df.y).statistic)
     x, y = df.x.to_numpy().reshape(6, 5), df.y.to_numpy().reshape(6, 5)
     loop = stats.bootstrap_runs_ci(
         6,
-        lambda idx: stats.spearman(np.concatenate([x[i] for i in idx]), np.concatenate([y[i] for i in idx])),
+        lambda idx: correlation.spearman(np.concatenate([x[i] for i in idx]), np.concatenate([y[i] for i in idx])),
         n_resamples=999,
     )
     assert (equal.low, equal.high) == pytest.approx(loop)

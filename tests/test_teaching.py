@@ -240,3 +240,22 @@ def test_bad_values_are_refused(problem) -> None:
         T.loo_influence(X, y, Xq, yq, L2, indices=[len(y)])
     with pytest.raises(ConfigError, match="share d"):
         T.tracin(np.ones((3, 2)), np.ones((2, 3)))
+
+
+def test_similarity_methods_are_the_pipelines_own() -> None:
+    from layerinf import influence
+
+    rng = np.random.default_rng(6)
+    g, v = rng.normal(size=(9, 4)), rng.normal(size=(3, 4))
+    for name in ("tracin", "cosine"):
+        np.testing.assert_array_equal(getattr(T, name)(g, v), influence.pairwise(g, v, name))
+    np.testing.assert_allclose(T.datainf(g, v, lam_scale=0.3), influence.pairwise(g, v, "datainf", datainf_lambda=0.3))
+
+
+def test_import_stays_free_of_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, layerinf.teaching; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

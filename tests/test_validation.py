@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerinf import aggregation, cli, data, experiments, gradients, influence, metrics, runner
+from layerinf import aggregation, cli, data, execution, experiment, gradients, influence, metrics, runner
 from layerinf.cache import Store
 from layerinf.config import AGGREGATIONS, METHODS, PROFILES, STAGE_FIELDS, ConfigError, RunConfig, preset
 from layerinf.runner import Setup
@@ -128,7 +128,7 @@ def test_preset_refuses_unknown_profile_and_field() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# runner.run and experiments.run_grid
+# runner.run and execution.run_experiment
 
 CFG = preset("smoke", n_train=48, n_query=12, n_eval=24, epochs=1, methods=("tracin", "tracin_we"))
 
@@ -189,7 +189,7 @@ BAD_GRIDS = [
 @pytest.mark.parametrize(("kwargs", "names"), BAD_GRIDS, ids=[str(k) for k, _ in BAD_GRIDS])
 def test_run_grid_refuses_bad_arguments_before_any_run(no_pipeline: None, kwargs: dict, names: tuple[str, ...]) -> None:
     args = {"profile": "smoke", "models": ("tiny",), "tasks": ("rt",), "seeds": (0,), **kwargs}
-    refused(lambda: experiments.run_grid(progress=False, **args), *names)
+    refused(lambda: execution.run_experiment(experiment.define(**args), progress=False), *names)
 
 
 # --------------------------------------------------------------------------------------------------

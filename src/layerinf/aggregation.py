@@ -10,12 +10,10 @@ Columns are the pairs c = (module l, query j) with ``query_mask[j]`` True. For a
 r_c(i) ∈ {0, …, n−1} is the position of example i when the column is sorted ascending
 (0 = most harmful), ties broken stably (lower example index first).
 
-- ``mean``: mean of values over all modules and *all* queries (``query_mask`` is ignored).
-- ``mean_c``: mean over all modules and the queries with ``query_mask`` True (the control that
-  separates "ranking" from "dropping the wrongly predicted queries").
-- ``rank``: mean over columns of r_c(i).
-- ``vote``: −Σ_c max(k − r_c(i), 0): each column hands k points to its most harmful example,
-  k − 1 to the next, … ; default k = round(0.2·n), at least 1.
+Each aggregation is one file of `layerinf.aggregations` (mean, mean_c, rank, vote: the definitions
+are there); this module is what other code imports (`aggregate`, `aggregate_many`,
+`vote_k_sweep`), and it holds the numerics they share: input validation and the `Selection` with
+the column statistics computed once per call.
 
 Rank and Vote are computed without a Python loop over columns: the columns of one module are
 gathered into [columns, n] blocks (the int64 arg-sorts of all blocks in flight stay under
@@ -32,12 +30,17 @@ import numbers
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from layerinf.config import ConfigError, allowed
+from layerinf import aggregations
+from layerinf.config import AGGREGATIONS as AGGREGATIONS  # re-exported: the default aggregations
+from layerinf.config import ConfigError
 
-AGGREGATIONS: tuple[str, ...] = ("mean", "mean_c", "rank", "vote")
+if TYPE_CHECKING:
+    from layerinf.aggregations import Aggregation
+
 #: Default Vote k as a fraction of n.
 DEFAULT_VOTE_FRAC: float = 0.2
 #: Upper bound of the bytes of the [columns, n] int64 arg-sorts in flight (all threads together).
@@ -195,6 +198,83 @@ def _rank_statistics(
     return rank_sum, vote_sum, n_modules * qidx.size
 
 
+class Selection:
+    """What an aggregation reads: the validated ``values`` [modules, n, m], the selected queries, Vote's
+    k, and the statistics several aggregations share, each computed at most once.
+
+    Build it with `Selection.build` for the aggregations of one call: it validates exactly what
+    they use (the values always, k if one uses k, the query mask if one uses it) and arg-sorts the
+    columns once for all that read ``ranks`` or ``votes``.
+    """
+
+    def __init__(self, values: np.ndarray, queries: np.ndarray | None, k: int | None, statistics: set[str]) -> None:
+        self.values = values
+        self.n_modules, self.n, self.m = values.shape
+        self._queries = queries
+        self.k = k
+        self._statistics = statistics
+        self._module_sums: np.ndarray | None = None
+        self._columns: tuple[np.ndarray | None, np.ndarray, int] | None = None
+
+    @classmethod
+    def build(
+        cls,
+        values: np.ndarray,
+        specs: Sequence[Aggregation],
+        *,
+        k: int | None = None,
+        query_mask: np.ndarray | None = None,
+    ) -> Selection:
+        """Validate `values`, `k` and `query_mask` for the aggregations `specs` (`ConfigError` otherwise)."""
+        arr = _check_values(values)
+        _, n, m = arr.shape
+        chosen_k = None
+        if any(spec.uses_k for spec in specs):
+            chosen_k = default_k(n) if k is None else _check_k(k, n)
+        queries = None
+        masked = [spec.name for spec in specs if spec.uses_query_mask]
+        if masked:
+            queries = _query_indices(query_mask, m, masked[0])
+        return cls(arr, queries, chosen_k, {stat for spec in specs for stat in spec.statistics})
+
+    @property
+    def queries(self) -> np.ndarray:
+        """Indices of the selected queries [q]."""
+        if self._queries is None:
+            raise ConfigError("this aggregation reads the query mask but was not declared with uses_query_mask=True")
+        return self._queries
+
+    def module_sums(self) -> np.ndarray:
+        """[n, m] float64 sums over modules (a temporary of that size instead of a copy of the selection)."""
+        if self._module_sums is None:
+            self._module_sums = self.values.sum(axis=0, dtype=np.float64)
+        return self._module_sums
+
+    def _column_statistics(self) -> tuple[np.ndarray | None, np.ndarray, int]:
+        if self._columns is None:
+            ks = [self.k] if "votes" in self._statistics and self.k is not None else []
+            self._columns = _rank_statistics(self.values, self.queries, ks, need_rank="ranks" in self._statistics)
+        return self._columns
+
+    @property
+    def n_columns(self) -> int:
+        """Number of columns (module, selected query)."""
+        return self.n_modules * self.queries.size
+
+    def rank_sums(self) -> np.ndarray:
+        """Σ_c r_c(i), int64 [n] (needs ``statistics=("ranks",)``)."""
+        rank_sum = self._column_statistics()[0] if "ranks" in self._statistics else None
+        if rank_sum is None:
+            raise ConfigError("rank_sums() needs the aggregation to declare statistics=('ranks',)")
+        return rank_sum
+
+    def vote_sums(self) -> np.ndarray:
+        """Σ_c max(k − r_c(i), 0), float64 [n] (needs ``statistics=("votes",)`` and ``uses_k=True``)."""
+        if "votes" not in self._statistics or self.k is None:
+            raise ConfigError("vote_sums() needs the aggregation to declare statistics=('votes',) and uses_k=True")
+        return self._column_statistics()[1][0]
+
+
 def aggregate_many(
     values: np.ndarray,
     hows: Sequence[str],
@@ -204,40 +284,10 @@ def aggregate_many(
 ) -> dict[str, np.ndarray]:
     """Several aggregations of ``values`` [modules, n, m] at once -> {how: float64 [n]}.
 
-    The per-column ranks are computed once and shared by ``rank`` and ``vote``. See the module
-    docstring for the definitions; larger output = more beneficial.
+    The per-column ranks are computed once and shared by ``rank`` and ``vote``. See the files of
+    `layerinf.aggregations` for the definitions; larger output = more beneficial.
     """
-    hows = list(hows)
-    if not hows:
-        raise ConfigError(f"hows=[] is empty; choose one or more of: {', '.join(AGGREGATIONS)}")
-    for how in hows:
-        allowed("how", how, AGGREGATIONS)
-    arr = _check_values(values)
-    _, n, m = arr.shape
-    out: dict[str, np.ndarray] = {}
-    ks: list[int] = []
-    if "vote" in hows:
-        ks = [default_k(n) if k is None else _check_k(k, n)]
-    qidx = None
-    if any(h != "mean" for h in hows):
-        qidx = _query_indices(query_mask, m, next(h for h in hows if h != "mean"))
-    if "mean" in hows or "mean_c" in hows:
-        # Sum over modules first: an [n, m] float64 temporary instead of a copy of the selection.
-        per_query = arr.sum(axis=0, dtype=np.float64)
-        n_modules = arr.shape[0]
-        if "mean" in hows:
-            out["mean"] = per_query.sum(axis=1) / (n_modules * m)
-        if "mean_c" in hows:
-            assert qidx is not None
-            out["mean_c"] = per_query[:, qidx].sum(axis=1) / (n_modules * qidx.size)
-    if "rank" in hows or "vote" in hows:
-        assert qidx is not None
-        rank_sum, vote_sum, n_columns = _rank_statistics(arr, qidx, ks, need_rank="rank" in hows)
-        if rank_sum is not None:
-            out["rank"] = rank_sum.astype(np.float64) / n_columns
-        if ks:
-            out["vote"] = 0.0 - vote_sum[0]  # (0 − x keeps +0.0 for examples without points)
-    return {how: out[how] for how in hows}
+    return aggregations.aggregate_many(values, hows, k=k, query_mask=query_mask)
 
 
 def aggregate(
@@ -249,14 +299,13 @@ def aggregate(
 ) -> np.ndarray:
     """One score per training example, float64 [n], from ``values`` [modules, n, m].
 
-    how: ``mean``, ``mean_c``, ``rank`` or ``vote`` (see the module docstring).
+    how: a registered aggregation (``mean``, ``mean_c``, ``rank``, ``vote``; `layerinf.aggregations`).
     k: Vote k in 1..n (default round(0.2·n), at least 1); ignored by the other aggregations.
     query_mask: boolean [m], the queries used by ``mean_c``, ``rank`` and ``vote`` (default: all);
     ignored by ``mean``.
     Larger output = more beneficial; harmful = lowest.
     """
-    allowed("how", how, AGGREGATIONS)
-    return aggregate_many(values, [how], k=k, query_mask=query_mask)[how]
+    return aggregations.aggregate(values, how, k=k, query_mask=query_mask)
 
 
 def vote_k_sweep(values: np.ndarray, fracs: Sequence[float], *, query_mask: np.ndarray | None = None) -> np.ndarray:

@@ -40,9 +40,11 @@ class _Unreadable(Exception):
 
 
 def artifacts_root() -> Path:
-    """Where caches and artifacts live: ``$LAYERINF_ARTIFACTS`` or ``<repo>/artifacts``."""
-    env = os.environ.get("LAYERINF_ARTIFACTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "artifacts"
+    """Where caches and artifacts live: ``$LAYERINF_ARTIFACTS``, else the checkout's ``artifacts/``
+    (an installed package: ``./artifacts``); see `layerinf.paths`."""
+    from layerinf import paths
+
+    return paths.artifacts_dir()
 
 
 def key_hash(stage: str, version: int, config: dict[str, Any]) -> str:

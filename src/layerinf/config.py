@@ -18,14 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-METHODS: tuple[str, ...] = ("tracin", "cosine", "datainf", "tracin_we", "tracin_we_top10")
-AGGREGATIONS: tuple[str, ...] = ("mean", "mean_c", "rank", "vote")
+from layerinf import tasks as _tasks
+
 FIXED_GROUPS: tuple[str, ...] = ("we", "block1", "block2", "block3", "block4", "cl", "all")
 PROFILES: tuple[str, ...] = ("smoke", "default", "paper")
 #: How the training, query and evaluation examples are drawn (`data.SAMPLERS`).
 SAMPLINGS: tuple[str, ...] = ("stratified", "balanced")
-OFFLINE_TASKS: tuple[str, ...] = ("rt", "spam", "bbc")
-GLUE_TASKS: tuple[str, ...] = ("qnli", "mrpc", "sst2", "qqp", "cola", "mnli", "rte", "stsb")
+#: Tasks read from a prepared file of the data directory, and GLUE tasks (``glue/<name>``): from the
+#: task registry (`layerinf.tasks`, one module per task).
+OFFLINE_TASKS: tuple[str, ...] = _tasks.names("prepared")
+GLUE_TASKS: tuple[str, ...] = tuple(n.removeprefix("glue/") for n in _tasks.names("hub") if n.startswith("glue/"))
 NAMED_MODELS: tuple[str, ...] = ("minilm", "smollm2", "tiny")
 #: What each named model is, for the pages' prose (`describe_model`).
 MODEL_DESCRIPTIONS: dict[str, str] = {
@@ -36,8 +38,6 @@ MODEL_DESCRIPTIONS: dict[str, str] = {
     ),
     "tiny": "a randomly initialised 2-layer BERT (a test fixture: its numbers mean nothing)",
 }
-#: Methods that only exist on the word-embedding matrix.
-WE_ONLY_METHODS: tuple[str, ...] = ("tracin_we", "tracin_we_top10")
 #: Groups that contain the word embedding: the only ones a WE-only method can be scored on.
 WE_GROUPS: tuple[str, ...] = ("we", "all", "type:we")
 
@@ -49,6 +49,24 @@ MAX_SEED = 2**31 - 1_000_000
 
 class ConfigError(ValueError):
     """A user-supplied value is not allowed. The message names the parameter and the allowed values."""
+
+
+# The method and aggregation names come from their registries (one file per method in
+# `layerinf.methods`, per aggregation in `layerinf.aggregations`), whose import is NumPy-free. They
+# are read here, after `ConfigError`, because a malformed registration raises it.
+from layerinf import aggregations as _aggregations  # noqa: E402
+from layerinf import methods as _methods  # noqa: E402
+
+#: Every registered influence method: what a config, a setup or `compute_scores` accepts.
+METHOD_CHOICES: tuple[str, ...] = _methods.names()
+#: The methods a run computes by default (the paper's: tracin, cosine, datainf, tracin_we, tracin_we_top10).
+METHODS: tuple[str, ...] = tuple(m.name for m in _methods.specs() if m.default)
+#: Methods that only exist on the word-embedding matrix.
+WE_ONLY_METHODS: tuple[str, ...] = tuple(m.name for m in _methods.specs() if m.we_only)
+#: Every registered aggregation: what a setup or `aggregation.aggregate` accepts.
+AGGREGATION_CHOICES: tuple[str, ...] = _aggregations.names()
+#: The aggregations a run computes by default (the paper's: mean, mean_c, rank, vote).
+AGGREGATIONS: tuple[str, ...] = tuple(a.name for a in _aggregations.specs() if a.default)
 
 
 def _help(text: str, default: Any) -> Any:
@@ -95,13 +113,8 @@ def allowed(name: str, value: object, choices: tuple[str, ...] | list[str]) -> N
 
 
 def check_task(task: str) -> None:
-    """Task names: the offline tasks, or ``glue/<name>`` for the paper's 8 GLUE tasks."""
-    if isinstance(task, str) and task in OFFLINE_TASKS:
-        return
-    if isinstance(task, str) and task.startswith("glue/") and task[5:] in GLUE_TASKS:
-        return
-    choices = list(OFFLINE_TASKS) + [f"glue/{t}" for t in GLUE_TASKS]
-    raise ConfigError(f"task={task!r} is not allowed; choose one of: {', '.join(choices)}")
+    """Task names: those of the task registry (`layerinf.tasks`): the offline tasks and ``glue/<name>``."""
+    _tasks.get(task)  # raises ConfigError naming every registered task
 
 
 def check_group(group: str) -> None:
@@ -121,14 +134,17 @@ def check_group(group: str) -> None:
 
 def check_setup_parts(method: str, group: str, aggregation: str, methods: Sequence[str]) -> None:
     """A retraining setup ``method/group/aggregation``: a method of the run, a valid group, a known
-    aggregation, and for the word-embedding-only methods a group that contains the word embedding."""
+    aggregation, for the word-embedding-only methods a group that contains the word embedding, and
+    for a method without a word-embedding scorer (`methods.Method.scores_we`) a group that is not it."""
     allowed("setup method", method, tuple(methods))
     check_group(group)
-    allowed("setup aggregation", aggregation, AGGREGATIONS)
+    allowed("setup aggregation", aggregation, AGGREGATION_CHOICES)
     if method in WE_ONLY_METHODS and group not in WE_GROUPS:
         raise ConfigError(
             f"method {method!r} scores the word embedding only; its group must be one of: {', '.join(WE_GROUPS)}"
         )
+    if group in ("we", "type:we") and method in METHOD_CHOICES and not _methods.get(method).scores_we:
+        raise ConfigError(f"method {method!r} does not score the word embedding; group={group!r} would be empty")
 
 
 @dataclass(frozen=True)
@@ -171,7 +187,7 @@ class RunConfig:
         try:
             object.__setattr__(self, "methods", tuple(self.methods))
         except TypeError:
-            raise ConfigError(f"methods={self.methods!r} must be a list of: {', '.join(METHODS)}") from None
+            raise ConfigError(f"methods={self.methods!r} must be a list of: {', '.join(METHOD_CHOICES)}") from None
         for name, kind in _FIELD_KINDS.items():
             object.__setattr__(self, name, _coerce(name, getattr(self, name), kind))
         if not isinstance(self.model, str) or not self.model.strip():
@@ -209,9 +225,9 @@ class RunConfig:
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"weight_decay={self.weight_decay!r} must be a finite number >= 0")
         if not self.methods:
-            raise ConfigError("methods=() is empty; choose at least one of: " + ", ".join(METHODS))
+            raise ConfigError("methods=() is empty; choose at least one of: " + ", ".join(METHOD_CHOICES))
         for method in self.methods:
-            allowed("methods", method, METHODS)
+            allowed("methods", method, METHOD_CHOICES)
         if len(set(self.methods)) != len(self.methods):
             raise ConfigError(f"methods={self.methods!r} lists a method twice")
         dev = self.device

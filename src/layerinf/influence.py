@@ -1,9 +1,12 @@
-"""Influence of training on query examples, per module: TracIn, cosine, DataInf, TracIn-WE(-top-k).
+"""Per-module influence of training on query examples, for every method of `layerinf.methods`.
 
-Every method is computed from inner products alone — D = ⟨g_i, v_j⟩ [n, m], the squared norms of
-g_i and v_j, and for DataInf the training Gram matrix K = ⟨g_i, g_k⟩ [n, n] — so dense LoRA/head
-tensors and the sparse word-embedding gradients share one code path (`_from_products`), and
-DataInf is available for every module, including the word embedding.
+This module owns the numerics the methods share: the float64 inner products of one module's
+gradients (`products`, for dense tensors in column slabs, `sparse_inner` for the word embedding's
+sparse rows) and the loop over modules (`compute_scores`). What a method makes of them is its own
+file in `layerinf.methods`: an inner-product method (TracIn, cosine, DataInf, TracIn-WE) gets the
+products and so covers every module, the word embedding included; a method that needs the gradients
+themselves (a preconditioner) gets each module's dense gradients, and the sparse word-embedding
+rows only if it says how to score them.
 
 Sign convention: larger = more beneficial (a training example whose gradient agrees with the
 query's gradient lowers the query loss when trained on).
@@ -11,49 +14,30 @@ query's gradient lowers the query loss when trained on).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from tqdm import tqdm
 
-from layerinf.config import METHODS, WE_ONLY_METHODS, ConfigError, allowed
-from layerinf.gradients import Gradients, SparseRows
-from layerinf.scores import ModuleInfo, ModuleScores
+from layerinf import methods
+from layerinf.config import ConfigError, allowed
+from layerinf.methods import Method, Products
+from layerinf.methods.datainf import PAPER_MAX_PARAMS
+from layerinf.scores import ModuleScores
 
-#: DataInf in the paper is computed only for tensors with fewer entries than this (we compute it
-#: for all modules and mark the ones the paper left out).
-PAPER_DATAINF_MAX_PARAMS = 100_000
-TOP_K_TOKENS = 10
+if TYPE_CHECKING:  # gradients imports torch; the NumPy-only callers (teaching) need none of it
+    from layerinf.gradient_types import Gradients, SparseRows
+
+#: The paper computes DataInf only for tensors with fewer entries than this (`bench/bench_scores.py`
+#: restricts its DataInf timing the same way); this project computes it for every module.
+PAPER_DATAINF_MAX_PARAMS = PAPER_MAX_PARAMS
 #: Size of the float64 copy of gradient columns `pairwise` makes at a time (the inputs stay float32).
 CONVERT_BLOCK_BYTES = 64 * 2**20
 
 
-def paper_excluded(info: ModuleInfo, method: str) -> bool:
-    """True for the (method, module) pairs the paper did not compute (DataInf on big tensors)."""
-    return method == "datainf" and info.n_params >= PAPER_DATAINF_MAX_PARAMS
-
-
-def _from_products(
-    method: str,
-    dots: np.ndarray,
-    train_sq: np.ndarray,
-    query_sq: np.ndarray,
-    gram: np.ndarray | None,
-    n_params: int,
-    datainf_lambda: float,
-) -> np.ndarray:
-    """[n, m] scores of one module from its inner products (float64 in, float64 out)."""
-    if method in ("tracin", "tracin_we", "tracin_we_top10"):
-        return dots
-    if method == "cosine":
-        denom = np.sqrt(train_sq)[:, None] * np.sqrt(query_sq)[None, :]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(denom > 0, dots / np.where(denom > 0, denom, 1.0), 0.0)
-    assert method == "datainf" and gram is not None
-    n = len(train_sq)
-    lam = datainf_lambda * float(train_sq.sum()) / (n * n_params)
-    if lam == 0.0:  # all gradients zero: no influence at all
-        return np.zeros_like(dots)
-    # I = (1/λ)·D − 1/(nλ) · K · (D / (λ + ‖g_k‖²))
-    return dots / lam - gram @ (dots / (lam + train_sq)[:, None]) / (n * lam)
+def dense_methods() -> tuple[str, ...]:
+    """The methods `pairwise` accepts: every registered method not restricted to the word embedding."""
+    return tuple(m.name for m in methods.specs() if not m.we_only)
 
 
 def pairwise(
@@ -63,26 +47,43 @@ def pairwise(
 
     tracin: ⟨v_j, g_i⟩. cosine: ⟨v_j, g_i⟩ / (‖v_j‖ ‖g_i‖) (0 where a norm is 0). datainf:
     (1/λ)⟨v, g_i⟩ − 1/(nλ) Σ_k ⟨v, g_k⟩⟨g_k, g_i⟩ / (λ + ‖g_k‖²) with λ = `datainf_lambda` × the
-    mean squared entry of the training gradients.
+    mean squared entry of the training gradients. Any other method: see its file in `layerinf.methods`.
     """
-    allowed("method", method, ("tracin", "cosine", "datainf"))
+    allowed("method", method, dense_methods())
     if train_grads.ndim != 2 or query_grads.ndim != 2 or train_grads.shape[1] != query_grads.shape[1]:
         raise ConfigError(
             f"train_grads {train_grads.shape} and query_grads {query_grads.shape} must be [n, p] and [m, p]"
         )
+    return _score_dense(methods.get(method), train_grads, query_grads, datainf_lambda)
+
+
+def products(train_grads: np.ndarray, query_grads: np.ndarray, *, with_norms: bool, with_gram: bool) -> Products:
+    """The float64 `Products` of dense gradients [n, p] and [m, p] (see `_products`)."""
+    dots, train_sq, query_sq, gram = _products(train_grads, query_grads, with_norms=with_norms, with_gram=with_gram)
+    return Products(dots, train_sq, query_sq, gram, int(np.shape(train_grads)[1]))
+
+
+def _refuse_non_finite(train_grads: np.ndarray, query_grads: np.ndarray) -> None:
+    for name, g in (("train_grads", train_grads), ("query_grads", query_grads)):
+        bad = g.size - int(np.count_nonzero(np.isfinite(g)))
+        if bad:
+            raise ConfigError(f"{name} has {bad} non-finite entries (NaN or inf)")
+
+
+def _score_dense(spec: Method, train_grads: np.ndarray, query_grads: np.ndarray, damping: float) -> np.ndarray:
+    """[n, m] scores of one dense module; `ConfigError` if a gradient entry is NaN or inf."""
+    if spec.from_gradients is not None:
+        _refuse_non_finite(train_grads, query_grads)  # a preconditioner may divide by what NaN makes
+        return spec.from_gradients(train_grads, query_grads, damping)
+    assert spec.from_products is not None
     with np.errstate(invalid="ignore"):  # only non-finite inputs make invalid products: refused below
-        dots, train_sq, query_sq, gram = _products(
-            train_grads, query_grads, with_norms=method != "tracin", with_gram=method == "datainf"
-        )
+        prods = products(train_grads, query_grads, with_norms=spec.needs_norms, with_gram=spec.needs_gram)
     # A NaN or inf entry of either input makes a whole row or column of the products non-finite, so
     # the [n, m] products are checked and the [n, p] inputs (a pass as long as the product's own
     # memory traffic) only counted when something is wrong.
-    if dots.size == 0 or not np.isfinite(dots).all():
-        for name, g in (("train_grads", train_grads), ("query_grads", query_grads)):
-            bad = g.size - int(np.count_nonzero(np.isfinite(g)))
-            if bad:
-                raise ConfigError(f"{name} has {bad} non-finite entries (NaN or inf)")
-    return _from_products(method, dots, train_sq, query_sq, gram, train_grads.shape[1], datainf_lambda)
+    if prods.dots.size == 0 or not np.isfinite(prods.dots).all():
+        _refuse_non_finite(train_grads, query_grads)
+    return spec.from_products(prods, damping)
 
 
 def _products(
@@ -148,6 +149,18 @@ def sparse_inner(a: SparseRows, b: SparseRows) -> np.ndarray:
     return out
 
 
+def _score_we(spec: Method, train: Gradients, query: Gradients, n_params: int, damping: float) -> np.ndarray:
+    """[n, m] scores of the word embedding from its sparse rows (exact: no dense [vocab, hidden])."""
+    assert train.we is not None and query.we is not None
+    a, b = (spec.we_rows(train), spec.we_rows(query)) if spec.we_rows is not None else (train.we, query.we)
+    if spec.from_products is None:
+        assert spec.from_sparse is not None
+        return spec.from_sparse(a, b, n_params, damping)
+    gram = sparse_inner(a, a) if spec.needs_gram else None
+    train_sq = np.diag(gram).copy() if gram is not None else a.norms_sq()
+    return spec.from_products(Products(sparse_inner(a, b), train_sq, b.norms_sq(), gram, n_params), damping)
+
+
 def compute_scores(
     train: Gradients,
     query: Gradients,
@@ -161,33 +174,23 @@ def compute_scores(
 ) -> ModuleScores:
     """Per-module scores of `method` for every module the method covers.
 
-    tracin, cosine, datainf: every LoRA tensor, the word embedding (if collected) and every head
-    tensor. tracin_we / tracin_we_top10: the word embedding only (top-k keeps each example's
-    `TOP_K_TOKENS` rows with the largest norm per occurrence).
+    Every LoRA tensor and head tensor, and the word embedding (if collected and the method can
+    score it: the inner-product methods and those with a sparse scorer); a word-embedding-only
+    method (tracin_we, tracin_we_top10) scores the word embedding alone.
     """
-    allowed("method", method, METHODS)
-    if method in WE_ONLY_METHODS and (train.we is None or query.we is None):
+    spec = methods.get(method)
+    if spec.we_only and (train.we is None or query.we is None):
         raise ValueError(f"method={method!r} needs word-embedding gradients; collect them with with_we=True")
-    if method in WE_ONLY_METHODS:
+    if spec.we_only:
         infos = [i for i in train.infos if i.kind == "we"]
     else:
-        infos = [i for i in train.infos if i.kind != "we" or train.we is not None]
+        infos = [i for i in train.infos if i.kind != "we" or (train.we is not None and spec.scores_we)]
     values = np.empty((len(infos), len(train), len(query)), dtype=out_dtype)
     for row, info in enumerate(tqdm(infos, desc=f"influence {method}", disable=not progress, leave=False)):
         if info.kind == "we":
-            a, b = train.we, query.we
-            if method == "tracin_we_top10":
-                a = a.top_k(TOP_K_TOKENS, train.token_counts)
-                b = b.top_k(TOP_K_TOKENS, query.token_counts)
-            gram = sparse_inner(a, a) if method == "datainf" else None
-            train_sq = np.diag(gram).copy() if gram is not None else a.norms_sq()
-            values[row] = _from_products(
-                method, sparse_inner(a, b), train_sq, b.norms_sq(), gram, info.n_params, datainf_lambda
-            )
+            values[row] = _score_we(spec, train, query, info.n_params, datainf_lambda)
         else:
-            values[row] = pairwise(
-                train.dense[info.name], query.dense[info.name], method, datainf_lambda=datainf_lambda
-            )
+            values[row] = _score_dense(spec, train.dense[info.name], query.dense[info.name], datainf_lambda)
     return ModuleScores(
         values=values,
         modules=tuple(infos),

@@ -10,11 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from layerinf.config import ConfigError, allowed
+from layerinf.setups import BASELINES
 
-#: random: a random 30 %; oracle: every noisy example first; none: nothing removed (this is the
-#: original fine-tuning, which is seeded like a retraining); none_reseed: nothing removed, retrained
-#: with another dropout seed: the noise floor of a retrained accuracy.
-BASELINES: tuple[str, ...] = ("random", "oracle", "none", "none_reseed")
 #: Added to the run's seed to seed the dropout masks of the ``none_reseed`` retraining.
 RESEED_OFFSET = 100_003
 

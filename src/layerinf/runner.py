@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +21,10 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from layerinf import aggregation, metrics
+from layerinf import aggregation
 from layerinf.cache import Store, write_json
 from layerinf.config import (
+    AGGREGATION_CHOICES,
     AGGREGATIONS,
     FIXED_GROUPS,
     STAGE_FIELDS,
@@ -35,97 +34,19 @@ from layerinf.config import (
     check_group,
     check_setup_parts,
 )
-from layerinf.data import Splits, make_splits
+from layerinf.data import make_splits
 from layerinf.encoding import Encoded, encode
 from layerinf.gradients import Gradients, collect
 from layerinf.influence import compute_scores
-from layerinf.models import (
-    check_model,
-    load_model,
-    load_tokenizer,
-    load_trainable_state,
-    module_map,
-    resolve_device,
-    trainable_state,
-)
-from layerinf.retrain import BASELINES, RESEED_OFFSET, baseline_removal, class_makeup, lowest
+from layerinf.models import check_model, load_model, load_tokenizer, resolve_device
+from layerinf.modules import load_trainable_state, module_map, trainable_state
+from layerinf.records import VERSIONS, record
+from layerinf.results import RunResult
+from layerinf.retrain import RESEED_OFFSET, baseline_removal, class_makeup, lowest
 from layerinf.scores import ModuleScores, group_mask
+from layerinf.setups import BASELINES, Setup
+from layerinf.tables import cancellation_table, detection_table
 from layerinf.train import TrainResult, fit
-
-#: Bump a stage's version when its code changes what it computes: old cache entries are then unused.
-#: Downstream keys carry the versions of the stages they read from (`Pipeline.key`), and a run's
-#: record carries all of them (`record_key`), so a bump never lets an old result reach a new table.
-#: retrain 2: dropout seeded per retraining (before, it continued the generator of the process, so a
-#: retraining depended on which stages had run before it in that process, e.g. after a resume).
-#: runs 3: Vote's k is a fraction of the training examples the run has, not of n_train (they differ
-#: where a GLUE training split is smaller than n_train).
-#: gradients 2: examples batched longest first within a chunk (less padding); values equal up to
-#: float rounding, which can reorder near-ties of the scores.
-#: finetune 2 / retrain 3 / runs 4: fine-tuning is seeded like a retraining (so "no removal" is the
-#: fine-tuning itself), every epoch records balanced accuracy, runs record the class make-up of each
-#: removed set and a per-run `info` table.
-#: gradients 3 / runs 5: every key carries the content hash of the run's examples and the device
-#: type; each gradient chunk records its identity (key, split, position) under its checksum; a record's
-#: manifest covers its config.json.
-VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "runs": 5}
-
-
-def stage_versions() -> dict[str, int]:
-    """The versions of the stages a run's record is computed from (all but ``runs`` itself)."""
-    return {k: v for k, v in VERSIONS.items() if k != "runs"}
-
-
-@dataclass(frozen=True)
-class Setup:
-    """A retraining setup: remove the lowest-scored examples under (method, group, aggregation)."""
-
-    method: str
-    group: str
-    aggregation: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}/{self.group}/{self.aggregation}"
-
-
-@dataclass
-class RunResult:
-    """Everything one run produced. Tables are tidy (one row per observation).
-
-    noisy_mask: [n_train] bool, as returned by the label-noise injection.
-    query_correct: [n_query] bool, the fine-tuned model predicts the query label.
-    finetune: per-epoch history of the fine-tuning (query loss/accuracy, evaluation accuracy).
-    detection: one row per (method, group, aggregation): ndr@5 … ndr@90, auc_ndr, roc_auc.
-    cancellation: one row per layer group: ratio, median, min, max, n_params.
-    retraining: one row per setup and baseline: removed, removed_noisy, the class make-up of the
-        removed set (`retrain.class_makeup`), and the evaluation accuracy of the retrained model:
-        acc_selected (epoch of lowest query loss; the primary number), bacc_selected (its balanced
-        accuracy), acc_best (max over epochs: the paper's report), acc_last.
-    info: one row: examples, classes, majority-class rate of the evaluation set, and the fine-tuned
-        model's accuracies (the same columns as a retraining).
-    """
-
-    cfg: RunConfig
-    splits: Splits
-    query_correct: np.ndarray
-    finetune: pd.DataFrame
-    detection: pd.DataFrame
-    cancellation: pd.DataFrame
-    retraining: pd.DataFrame
-    info: pd.DataFrame = field(default_factory=pd.DataFrame)
-    timings: dict[str, float] = field(default_factory=dict)
-    compute: dict[str, float] = field(default_factory=dict)
-    scores_paths: dict[str, Path] = field(default_factory=dict)
-    record: Path | None = None  # the run's recorded tables in the store (``runs/<hash>/``)
-
-    def scores(self, method: str) -> ModuleScores:
-        """Per-module scores of `method` (read from the artifact store)."""
-        return ModuleScores.load(self.scores_paths[method])
-
-    def aggregated(self, method: str, group: str, how: str) -> np.ndarray:
-        """[n_train] aggregated score of one (method, group, aggregation)."""
-        values = self.scores(method).group(group).values
-        return aggregation.aggregate(values, how, k=self.cfg.vote_k(values.shape[1]), query_mask=self.query_correct)
 
 
 def _seconds_check(seconds: float) -> str:
@@ -331,65 +252,6 @@ def _history(result: TrainResult) -> dict:
     }
 
 
-def detection_table(
-    scores: ModuleScores,
-    groups: Sequence[str],
-    hows: Sequence[str],
-    noisy: np.ndarray,
-    query_correct: np.ndarray,
-    k: int,
-) -> pd.DataFrame:
-    """One row per (group, aggregation) of one method: NDR@q, AUC-NDR and ROC-AUC."""
-    rows = []
-    for group in groups:
-        sub = scores.group(group)
-        if len(sub.modules) == 0:
-            continue
-        for how, agg in aggregation.aggregate_many(sub.values, hows, k=k, query_mask=query_correct).items():
-            rows.append(
-                {
-                    "method": scores.method,
-                    "group": group,
-                    "aggregation": how,
-                    "n_modules": len(sub.modules),
-                    **metrics.ndr_table(agg, noisy),
-                    "auc_ndr": metrics.auc_ndr(agg, noisy),
-                    "roc_auc": metrics.roc_auc(agg, noisy),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def cancellation_table(train: Gradients, groups: Sequence[str]) -> pd.DataFrame:
-    """Cancellation ratio of every layer group over the training examples (entry-wise L1)."""
-    per_module: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for info in train.infos:
-        if info.kind == "we":
-            if train.we is None:
-                continue
-            we = train.we
-            rows = we.rows.astype(np.float64)
-            sum_abs = np.zeros((we.vocab_size, rows.shape[1]))
-            total = np.zeros_like(sum_abs)
-            np.add.at(sum_abs, we.tokens, np.abs(rows))
-            np.add.at(total, we.tokens, rows)
-            per_module["we"] = (sum_abs.ravel(), np.abs(total).ravel())
-        else:
-            # Sums accumulated in float64 without a float64 copy of [n, p] (2.4 GB for the head at n = 1,000).
-            g = train.dense[info.name]
-            per_module[info.name] = (np.abs(g).sum(0, dtype=np.float64), np.abs(g.sum(0, dtype=np.float64)))
-    rows = []
-    for group in groups:
-        mask = group_mask(train.infos, train.n_layers, group)
-        names = [i.name for i, keep in zip(train.infos, mask, strict=True) if keep and i.name in per_module]
-        if not names:
-            continue
-        sum_abs = np.concatenate([per_module[n][0] for n in names])
-        abs_sum = np.concatenate([per_module[n][1] for n in names])
-        rows.append({"group": group, **metrics.cancellation_from_sums(sum_abs, abs_sum)})
-    return pd.DataFrame(rows)
-
-
 def run(
     cfg: RunConfig,
     *,
@@ -414,11 +276,11 @@ def run(
     if not groups:
         raise ConfigError(f"groups=() is empty; choose at least one of: {', '.join(FIXED_GROUPS)}, layer<i>, type:<t>")
     if not aggregations:
-        raise ConfigError(f"aggregations=() is empty; choose at least one of: {', '.join(AGGREGATIONS)}")
+        raise ConfigError(f"aggregations=() is empty; choose at least one of: {', '.join(AGGREGATION_CHOICES)}")
     for group in groups:
         check_group(group)
     for how in aggregations:
-        allowed("aggregations", how, AGGREGATIONS)
+        allowed("aggregations", how, AGGREGATION_CHOICES)
     for b in baselines:
         allowed("baselines", b, BASELINES)
     for s in setups:
@@ -526,93 +388,3 @@ def _names(name: str, values: Sequence) -> tuple:
     if isinstance(values, str):
         raise ConfigError(f"{name}={values!r} must be a list, e.g. {name}=[{values!r}]")
     return tuple(values)
-
-
-def record_key(
-    cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str], identity: dict[str, str] | None = None
-) -> dict:
-    """The cache key of a run's recorded tables (``runs/<hash>/``): the configuration, the setups,
-    the version of every stage (so tables computed by older code are never served as current) and the
-    run's `Pipeline.identity` (content hash of its examples, device type)."""
-    return {
-        **cfg.to_dict(),
-        "setups": [s.name for s in setups],
-        "baselines": list(baselines),
-        "stage_versions": stage_versions(),
-        **(identity or {}),
-    }
-
-
-def record(
-    store: Store, result: RunResult, setups: Sequence[Setup], baselines: Sequence[str], identity: dict[str, str]
-) -> Path:
-    """Write the run's tidy tables under ``runs/<hash>/`` (read by `collect_results` and the CLI)."""
-
-    def write(out: Path) -> None:
-        for name in TABLES:
-            if len(getattr(result, name)):  # an empty table (e.g. no retraining) is not written
-                getattr(result, name).to_csv(out / f"{name}.csv", index=False)
-        write_json(out / "timings.json", {"wall": result.timings, "compute": result.compute})
-
-    return store.cached("runs", record_key(result.cfg, setups, baselines, identity), VERSIONS["runs"], write)
-
-
-TABLES = ("finetune", "detection", "cancellation", "retraining", "info")
-#: The directory name of a finished store entry: the 16 hex digits of its key hash.
-_RECORD_NAME = re.compile(r"[0-9a-f]{16}")
-
-
-def _stage_versions(entry: Path) -> dict | str | None:
-    """The stage versions recorded in a run record's config.json; "unreadable" if it cannot be read
-    (the checksum check then reports the record as corrupted)."""
-    try:
-        return json.loads((entry / "config.json").read_text()).get("stage_versions")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-        return "unreadable"
-
-
-def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
-    """Every recorded run's tables, concatenated: {"detection": ..., "retraining": ..., ...}; each row
-    carries the run's hash in column ``run``.
-
-    Records of an older ``VERSIONS["runs"]``, or whose tables came from other versions of the stages
-    (``stage_versions`` in their config.json), are stale (made by code that computed something else)
-    and left out; a record whose files do not match its checksums is left out with a warning."""
-    current = stage_versions()
-    store = store or Store()
-    tables: dict[str, list[pd.DataFrame]] = {}
-    root = store.root / "runs"
-    # Only finished records: a record is renamed into place whole, so ``<hash>.tmp-*`` directories
-    # (being written, or left by a killed process) and ``.lock`` files are never read.
-    records = (
-        sorted(p for p in root.iterdir() if p.is_dir() and _RECORD_NAME.fullmatch(p.name)) if root.is_dir() else []
-    )
-    for entry in records:
-        manifest = entry / "manifest.json"
-        if not manifest.is_file():
-            warnings.warn(
-                f"run record {entry} has no manifest.json (deleted or damaged) and was skipped; "
-                "re-run that configuration to write it again",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            continue
-        try:
-            version = json.loads(manifest.read_text()).get("version")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-            version = None  # unreadable: reported as corrupted below
-        if version is None or not Store.verify(entry):
-            warnings.warn(
-                f"run record {entry} is corrupted (checksum mismatch) and was skipped; "
-                "re-run that configuration to write it again",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            continue
-        if version != VERSIONS["runs"] or _stage_versions(entry) != current:
-            continue  # stale: made by code that computed something else
-        for name in TABLES:
-            if (entry / f"{name}.csv").exists():
-                frame = pd.read_csv(entry / f"{name}.csv")
-                tables.setdefault(name, []).append(frame.assign(run=entry.name))
-    return {name: pd.concat(frames, ignore_index=True) for name, frames in tables.items()}

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from layerinf.config import RunConfig
 from layerinf.encoding import Encoded, batches, collate
-from layerinf.models import load_trainable_state, trainable_state
+from layerinf.modules import load_trainable_state, trainable_state
 
 
 @dataclass

@@ -1,0 +1,156 @@
+"""Run records: the tidy tables of every finished run, stored under ``runs/<hash>/``.
+
+`runner.run` writes one record per run (`record`); `collect_results` reads every current, intact
+record back, and `read_config` gives a record's configuration. The CLI and the experiment layer go
+through these functions, never through the store's directory layout.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from layerinf.cache import Store, write_json
+from layerinf.config import RunConfig
+from layerinf.setups import Setup
+
+if TYPE_CHECKING:
+    from layerinf.runner import RunResult
+
+
+#: Bump a stage's version when its code changes what it computes: old cache entries are then unused.
+#: Downstream keys carry the versions of the stages they read from (`Pipeline.key`), and a run's
+#: record carries all of them (`record_key`), so a bump never lets an old result reach a new table.
+#: retrain 2: dropout seeded per retraining (before, it continued the generator of the process, so a
+#: retraining depended on which stages had run before it in that process, e.g. after a resume).
+#: runs 3: Vote's k is a fraction of the training examples the run has, not of n_train (they differ
+#: where a GLUE training split is smaller than n_train).
+#: gradients 2: examples batched longest first within a chunk (less padding); values equal up to
+#: float rounding, which can reorder near-ties of the scores.
+#: finetune 2 / retrain 3 / runs 4: fine-tuning is seeded like a retraining (so "no removal" is the
+#: fine-tuning itself), every epoch records balanced accuracy, runs record the class make-up of each
+#: removed set and a per-run `info` table.
+#: gradients 3 / runs 5: every key carries the content hash of the run's examples and the device
+#: type; each gradient chunk records its identity (key, split, position) under its checksum; a record's
+#: manifest covers its config.json.
+VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "runs": 5}
+
+
+def stage_versions() -> dict[str, int]:
+    """The versions of the stages a run's record is computed from (all but ``runs`` itself)."""
+    return {k: v for k, v in VERSIONS.items() if k != "runs"}
+
+
+def record_key(
+    cfg: RunConfig, setups: Sequence[Setup], baselines: Sequence[str], identity: dict[str, str] | None = None
+) -> dict:
+    """The cache key of a run's recorded tables (``runs/<hash>/``): the configuration, the setups,
+    the version of every stage (so tables computed by older code are never served as current) and the
+    run's `Pipeline.identity` (content hash of its examples, device type)."""
+    return {
+        **cfg.to_dict(),
+        "setups": [s.name for s in setups],
+        "baselines": list(baselines),
+        "stage_versions": stage_versions(),
+        **(identity or {}),
+    }
+
+
+def record(
+    store: Store, result: RunResult, setups: Sequence[Setup], baselines: Sequence[str], identity: dict[str, str]
+) -> Path:
+    """Write the run's tidy tables under ``runs/<hash>/`` (read by `collect_results` and the CLI)."""
+
+    def write(out: Path) -> None:
+        for name in TABLES:
+            if len(getattr(result, name)):  # an empty table (e.g. no retraining) is not written
+                getattr(result, name).to_csv(out / f"{name}.csv", index=False)
+        write_json(out / "timings.json", {"wall": result.timings, "compute": result.compute})
+
+    return store.cached("runs", record_key(result.cfg, setups, baselines, identity), VERSIONS["runs"], write)
+
+
+TABLES = ("finetune", "detection", "cancellation", "retraining", "info")
+#: The directory name of a finished store entry: the 16 hex digits of its key hash.
+_RECORD_NAME = re.compile(r"[0-9a-f]{16}")
+
+
+def _stage_versions(entry: Path) -> dict | str | None:
+    """The stage versions recorded in a run record's config.json; "unreadable" if it cannot be read
+    (the checksum check then reports the record as corrupted)."""
+    try:
+        return json.loads((entry / "config.json").read_text()).get("stage_versions")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return "unreadable"
+
+
+def collect_results(store: Store | None = None) -> dict[str, pd.DataFrame]:
+    """Every recorded run's tables, concatenated: {"detection": ..., "retraining": ..., ...}; each row
+    carries the run's hash in column ``run``.
+
+    Records of an older ``VERSIONS["runs"]``, or whose tables came from other versions of the stages
+    (``stage_versions`` in their config.json), are stale (made by code that computed something else)
+    and left out; a record whose files do not match its checksums is left out with a warning."""
+    current = stage_versions()
+    store = store or Store()
+    tables: dict[str, list[pd.DataFrame]] = {}
+    root = store.root / "runs"
+    # Only finished records: a record is renamed into place whole, so ``<hash>.tmp-*`` directories
+    # (being written, or left by a killed process) and ``.lock`` files are never read.
+    records = (
+        sorted(p for p in root.iterdir() if p.is_dir() and _RECORD_NAME.fullmatch(p.name)) if root.is_dir() else []
+    )
+    for entry in records:
+        manifest = entry / "manifest.json"
+        if not manifest.is_file():
+            warnings.warn(
+                f"run record {entry} has no manifest.json (deleted or damaged) and was skipped; "
+                "re-run that configuration to write it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        try:
+            version = json.loads(manifest.read_text()).get("version")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            version = None  # unreadable: reported as corrupted below
+        if version is None or not Store.verify(entry):
+            warnings.warn(
+                f"run record {entry} is corrupted (checksum mismatch) and was skipped; "
+                "re-run that configuration to write it again",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        if version != VERSIONS["runs"] or _stage_versions(entry) != current:
+            continue  # stale: made by code that computed something else
+        for name in TABLES:
+            if (entry / f"{name}.csv").exists():
+                frame = pd.read_csv(entry / f"{name}.csv")
+                tables.setdefault(name, []).append(frame.assign(run=entry.name))
+    return {name: pd.concat(frames, ignore_index=True) for name, frames in tables.items()}
+
+
+def read_config(store: Store, name: str) -> dict[str, Any]:
+    """The recorded configuration (``config.json``) of run record `name` ({} if it has none)."""
+    path = store.root / "runs" / name / "config.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def tidy(store: Store, names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """The tables of ``layerinf results`` (`results.tidy_results`) of every record in `store`, or of
+    the records `names` only."""
+    from layerinf.results import tidy_results
+
+    tables = collect_results(store)
+    if names is not None:
+        keep = set(names)
+        tables = {k: f[f["run"].isin(keep)].reset_index(drop=True) for k, f in tables.items()}
+    runs = sorted({r for f in tables.values() for r in f["run"].unique()})
+    return tidy_results(tables, {run: read_config(store, run) for run in runs})
