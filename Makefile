@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: setup data test test-fast lint book book-render bench clean-book screenshots
+.PHONY: setup data browser test test-fast lint book book-render bench clean-book screenshots
 setup: $(STAMP) data
 
 $(STAMP):
@@ -28,7 +28,13 @@ $(STAMP):
 data: $(STAMP)
 	$(BIN)/python -m layerinf.tools.prepare prepare
 
-test: setup
+# Headless Chromium (Debian) renders the smoke book's pages in the tests and takes screenshots.
+browser:
+	@command -v chromium >/dev/null || { echo "== installing Debian chromium"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+test: setup browser
 	$(BIN)/pip install -q -r requirements-ray.txt 2>&1 | $(PIPQUIET)
 	$(BIN)/python -m pytest -q
 

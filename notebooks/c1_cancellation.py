@@ -42,6 +42,11 @@
 #
 # ```{glue:} c1_decision
 # ```
+#
+# The tables behind this page, as CSV: {download}`every comparison <tables/c1_cancellation/comparisons.csv>`
+# (estimate, interval, n, test, p), {download}`retrained accuracy per run and setup
+# <tables/c1_cancellation/retraining.csv>`, {download}`detection per run <tables/c1_cancellation/detection.csv>` and
+# {download}`fine-tuning per run <tables/c1_cancellation/finetune.csv>`.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "default"
@@ -63,6 +68,8 @@ grid = run_experiment(book["main"])
 n_layers = grid.n_layers
 names = grid.group_labels()
 result = verdicts.claim1(grid.detection, grid.retraining, grid.cancellation)
+report.export_tables("c1_cancellation", comparisons=result.table(), retraining=grid.retraining, detection=grid.detection,
+                     finetune=grid.info)
 floor = report.noise_floor(grid.retraining)
 scope = P.scope
 report.glue_all({**result.flat(), "scope": scope, "noise_pct": 100 * P.noise_rate, "least_cancelling_label": names.get(
@@ -95,9 +102,19 @@ report.parameters_frame(
 # value would mean WE was the better choice. In this build the group with the lowest mean
 # cancellation ratio is {glue:text}`c1_least_cancelling_label`.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 direct = [c for c in result.comparisons if c.unit == "accuracy"]
 fig = plotting.comparisons_forest(direct, band=(-floor["rms"], floor["rms"]))
+glue("c1_direct", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c1_direct
+# :name: fig-c1-direct
+#
+# The direct test of Yeh et al.'s advice: retrained accuracy of the middle blocks minus that of WE
+# (the least-cancelling group), TracIn + Mean, paired within runs (dots: runs; diamond: mean; bar:
+# 95 % whole-run bootstrap interval). 0 is no difference; grey band: ± the dropout noise floor.
+# ```
 
 # %% [markdown]
 # ## (a) A counterexample you can change (an illustration, outside the verdict)
@@ -117,8 +134,17 @@ ce = counterexample.Counterexample(
 ce_table = pd.DataFrame(counterexample.evaluate(ce)).T
 ce_table
 
-# %% tags=["hide-input"]
+# %% tags=["remove-cell"]
 fig = plotting.counterexample_sweep(counterexample.sweep(ce, np.linspace(0, 2, 9)))
+glue("c1_sweep", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c1_sweep
+# :name: fig-c1-sweep
+#
+# The counterexample of (a) as the ω block's weight grows from 0 to 2: the separation between the
+# clean and the noisy example's TracIn scores grows, while ω's cancellation ratio stays infinite.
+# ```
 
 # %% [markdown]
 # The more the ω block contributes, the *larger* the separation, while its cancellation ratio stays
@@ -149,7 +175,7 @@ table.style.format({"C mean": "{:.2f}", "C std": "{:.2f}", "median c_p": "{:.2f}
 # change after removal + retraining (relative to no removal in that run). A reliable guide would make
 # every line slope the same way.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 joined = verdicts.joined(grid.detection, grid.retraining, grid.cancellation)
 tr = joined[(joined.method == "tracin") & (joined.aggregation == "mean")].copy()
 none = grid.retraining[grid.retraining.setup == "none"].set_index(["model", "task", "seed"])[verdicts.ACC]
@@ -157,6 +183,16 @@ tr = tr.join(none.rename("none"), on=["model", "task", "seed"])
 tr["change"] = 100 * (tr[verdicts.ACC] - tr["none"])
 fig = plotting.runs_lines(tr, "cancellation", "change", "cancellation ratio C of the group (log scale)",
                           "accuracy change vs no removal (points)", logx=True)
+glue("c1_runs", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c1_runs
+# :name: fig-c1-runs
+#
+# Each layer group's cancellation ratio (log scale) against its accuracy change after removing its
+# 30 % lowest-scored examples (TracIn + Mean) and retraining, relative to no removal in the same
+# run; one line per run. 0 is no change; a reliable guide would make every line slope the same way.
+# ```
 
 # %% [markdown]
 # ## Confounds of the ground truth

@@ -41,6 +41,11 @@
 # ```{glue:} c2_decision
 # ```
 #
+# The tables behind this page, as CSV: {download}`every comparison <tables/c2_layers/comparisons.csv>`
+# (estimate, interval, n, test, p), {download}`retrained accuracy per run and setup
+# <tables/c2_layers/retraining.csv>`, {download}`detection per run <tables/c2_layers/detection.csv>` and
+# {download}`fine-tuning per run <tables/c2_layers/finetune.csv>`.
+#
 # TracIn on the word-embedding module *is* TracIn-WE (the same scores, so the same removed examples
 # and the same retrained model): the registered comparisons "middle − WE" and "middle − TracIn-WE"
 # coincide, and both are kept as registered. Yeh et al.'s top-10 variant, which does differ, is
@@ -68,6 +73,8 @@ n_layers = grid.n_layers
 groups = ["we", "block1", "block2", "block3", "block4", "cl"]
 names = grid.group_labels()
 result = verdicts.claim2(grid.detection, grid.retraining)
+report.export_tables("c2_layers", comparisons=result.table(), retraining=grid.retraining, detection=grid.detection,
+                     finetune=grid.info)
 floor = report.noise_floor(grid.retraining)
 scope = P.scope
 report.glue_all(
@@ -107,9 +114,20 @@ report.parameters_frame(
 # ({glue:text}`c2_noise_floor_pts:.2f` points, root mean square over {glue:text}`c2_noise_floor_n`
 # runs).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 sub = grid.retraining[(grid.retraining.method.isin(["tracin", "tracin_we", "random", "oracle", "none"]))]
 fig = plotting.retraining_boxes(sub, aggregation="mean", group_labels=names, noise_floor=floor["rms"])
+glue("c2_boxes", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c2_boxes
+# :name: fig-c2-boxes
+#
+# Accuracy change (points) after removing each layer group's 30 % lowest-scored training examples
+# (TracIn, Mean) and retraining, relative to no removal in the same run; boxes over runs. Dashed:
+# random removal and the oracle (every noisy example first); grey band: ± the dropout noise floor; 0
+# is no change.
+# ```
 
 # %% [markdown]
 # **Per task** (mean accuracy change against no removal, points), and the same three deciding
@@ -131,9 +149,9 @@ report.decision_table([c for c in result.context if "[" in c.name]).style.hide(a
 # **Win rate and Pareto rank** of every retrained setup and baseline, the paper's summary: the win
 # rate of a setup is the mean over the other setups of the fraction of runs in which it has the
 # higher accuracy (ties count ½); Pareto fronts use "beats in more than 75 % of runs". These are
-# descriptive; the verdict uses the paired comparisons above.
+# descriptive; the verdict uses the paired comparisons above (the table is folded: click to open it).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-input", "hide-output"]
 acc = grid.retraining.assign(accuracy=grid.retraining[verdicts.ACC])
 table = pd.concat(
     [comparison.win_rates(acc, run_cols=("model", "task", "seed")).rename("win rate"),
@@ -145,13 +163,24 @@ table.style.format({"win rate": "{:.2f}", "mean accuracy": "{:.3f}"})
 # %% [markdown]
 # ## Secondary evidence: detection of the mislabelled examples (a proxy)
 #
-# NDR@30 is the fraction of all mislabelled training examples among the 30 % lowest-scored: it
+# NDR@30 is the share of all mislabelled training examples found among the 30 % lowest-scored: it
 # needs no retraining, which is why the paper uses it, but it is a proxy and does not decide the
-# claim. Layer by layer: each curve is one LoRA module type; WE (left) and CL (right) are single
-# points; error bars are 95 % intervals over runs. A random ranking gives 0.30.
+# claim. Layer by layer, one panel per method: each curve is one LoRA module type; WE (left) and CL
+# (right) are single points; shaded bands (curves) and error bars (WE, CL) are 95 % intervals over
+# runs, clipped to [0, 1]; the dotted line is a random ranking (0.30).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 fig = plotting.layerwise_ndr(grid.modules, n_layers, methods=["tracin", "cosine", "datainf"])
+glue("c2_layerwise", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c2_layerwise
+# :name: fig-c2-layerwise
+#
+# NDR@30 of every single module (Mean aggregation) by its position, from WE through the layers to
+# CL, one panel per method and one curve per LoRA module type; bands and bars: 95 % intervals over
+# runs, clipped to [0, 1]; dotted: a random ranking (0.30).
+# ```
 
 # %% tags=["remove-input"]
 det = grid.detection[(grid.detection.aggregation == "mean") & grid.detection.group.isin(groups)]
@@ -171,10 +200,20 @@ report.decision_table([c for c in result.context if c.unit == "ndr"]).style.hide
 # the noisy training examples, between the aggregated TracIn scores of two layer groups (mean over
 # runs). Groups that rank the noisy examples differently carry different information.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 mats = [noisy_score_correlation(r, "tracin", groups) for r in grid.runs.values()]
 fig = plotting.correlation_heatmap(sum(mats) / len(mats), "TracIn scores of noisy examples: Spearman ρ between groups",
                                    names)
+glue("c2_correlation", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c2_correlation
+# :name: fig-c2-correlation
+#
+# Spearman ρ between layer groups of the TracIn scores of the mislabelled training examples,
+# averaged over runs: 1 means two groups order the noisy examples the same way, 0 that their orders
+# are unrelated.
+# ```
 
 # %% [markdown]
 # ## A decoder language model: detection only
@@ -198,8 +237,18 @@ report.glue_all(
 # %% tags=["remove-input"]
 report.show_finetune(llm.info)
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 fig = plotting.layerwise_ndr(llm.modules, llm_layers, methods=[m for m in L.methods if m != "tracin_we"])
+glue("c2_llm_layerwise", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c2_llm_layerwise
+# :name: fig-c2-llm-layerwise
+#
+# The decoder LLM, detection only: NDR@30 of every single module (Mean aggregation) by position, one
+# panel per method and one curve per LoRA module type; bands and bars: 95 % intervals over runs,
+# clipped to [0, 1]; dotted: a random ranking (0.30).
+# ```
 
 # %% tags=["remove-input"]
 report.decision_table([c for c in llm_result.context if c.unit == "ndr"]).style.hide(axis="index")

@@ -41,6 +41,11 @@
 #
 # ```{glue:} c3_decision
 # ```
+#
+# The tables behind this page, as CSV: {download}`every comparison <tables/c3_aggregation/comparisons.csv>`
+# (estimate, interval, n, test, p), {download}`retrained accuracy per run and setup
+# <tables/c3_aggregation/retraining.csv>`, {download}`detection per run <tables/c3_aggregation/detection.csv>` and
+# {download}`fine-tuning per run <tables/c3_aggregation/finetune.csv>`.
 
 # %% tags=["parameters", "remove-cell"]
 profile = "default"
@@ -63,6 +68,8 @@ n_layers = grid.n_layers
 groups = ["we", "block1", "block2", "block3", "block4", "cl", "all"]
 names = grid.group_labels()
 result = verdicts.claim3(grid.detection, grid.retraining)
+report.export_tables("c3_aggregation", comparisons=result.table(), retraining=grid.retraining, detection=grid.detection,
+                     finetune=grid.info)
 floor = report.noise_floor(grid.retraining)
 scope = P.scope
 report.glue_all({**result.flat(), "scope": scope, "noise_pct": 100 * P.noise_rate, "noise_floor_pts": 100 * floor["rms"]}, prefix="c3_")
@@ -90,9 +97,19 @@ report.parameters_frame(
 # The differences per layer group (points are runs; diamonds the mean with a 95 % interval over
 # runs), for the three groups on which every aggregation was retrained.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 diffs = verdicts.aggregation_differences(grid.retraining)
 fig = plotting.aggregation_differences(diffs, group_labels=names)
+glue("c3_groups", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c3_groups
+# :name: fig-c3-groups
+#
+# Retrained accuracy of Rank, Vote and mean_c minus that of Mean (points), TracIn, per layer group
+# on which every aggregation was retrained; dots are runs, diamonds the mean with a 95 % interval
+# over runs. 0 is no difference.
+# ```
 
 # %% [markdown]
 # ## What each aggregation removed
@@ -143,7 +160,7 @@ tab.rename(index=plotting.label).style.format("{:.3f}").background_gradient(cmap
 # of n (NDR@30 {glue:text}`c3_best_k_ndr30:.3f`, against {glue:text}`c3_k100_ndr30:.3f` at k = n; the
 # paper: best around 10–50 %).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 fracs = [round(0.1 * i, 1) for i in range(1, 11)]
 rows = ["we", *[f"layer{i}" for i in range(n_layers)], "cl"]
 vote = pd.concat([vote_k_table(r, "tracin", fracs, rows) for r in grid.runs.values()], ignore_index=True)
@@ -151,3 +168,13 @@ fig = plotting.vote_k_heatmap(vote, {"we": "WE", "cl": "CL", **{f"layer{i}": f"l
 by_k = vote.groupby("k_frac")["ndr@30"].mean()
 report.glue_all({"best_k_frac": float(by_k.idxmax()), "best_k_ndr30": float(by_k.max()),
                  "k100_ndr30": float(by_k.loc[1.0])}, prefix="c3_")
+glue("c3_vote_k", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c3_vote_k
+# :name: fig-c3-vote-k
+#
+# NDR@30 of Vote_k for k from 10 % to 100 % of the training examples (columns), per layer (rows),
+# TracIn, mean over runs; a random ranking gives 0.30, and k = 100 % orders like Rank.
+# ```
+

@@ -41,6 +41,11 @@
 # ```{glue:} c4_decision
 # ```
 #
+# The tables behind this page, as CSV: {download}`every comparison <tables/c4_ndr/comparisons.csv>`
+# (estimate, interval, n, test, p), {download}`retrained accuracy per run and setup
+# <tables/c4_ndr/retraining.csv>`, {download}`detection per run <tables/c4_ndr/detection.csv>` and
+# {download}`fine-tuning per run <tables/c4_ndr/finetune.csv>`.
+#
 # **What picking by NDR@30 is worth.** Against the best retrained setup of each run, picking the setup
 # with the highest NDR@30 loses {glue:text}`c4_regret_by_ndr_pts:.2f` points of accuracy on average,
 # picking the least-cancelling group loses {glue:text}`c4_regret_by_cancellation_pts:.2f`, and picking
@@ -66,6 +71,8 @@ first = next(iter(grid.runs.values()))
 n_layers = first.scores("tracin").n_layers
 names = grid.group_labels()
 result = verdicts.claim4(grid.detection, grid.retraining, grid.cancellation)
+report.export_tables("c4_ndr", comparisons=result.table(), retraining=grid.retraining, detection=grid.detection,
+                     finetune=grid.info)
 scope = P.scope
 flat = result.flat()
 report.glue_all({**flat, "scope": scope, "noise_pct": 100 * P.noise_rate, **{f"{k}_pts": 100 * flat[k] for k in
@@ -95,25 +102,43 @@ report.parameters_frame(
 # model and data set faces: each point is one retrained setup, with its run's mean NDR@30 and mean
 # accuracy subtracted (so only differences between setups of the same run remain).
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 joined = verdicts.joined(grid.detection, grid.retraining, grid.cancellation)
 centred = joined.copy()
 for col in ("ndr@30", verdicts.ACC):
     centred[col] = centred[col] - centred.groupby(["model", "task", "seed"])[col].transform("mean")
-fig = plotting.scatter_with_rho(joined, "ndr@30", verdicts.ACC, "aggregation", "NDR@30 of the setup's scores",
+fig_pooled = plotting.scatter_with_rho(joined, "ndr@30", verdicts.ACC, "aggregation", "NDR@30 of the setup's scores",
                                 "accuracy after removal + retraining")
-fig = plotting.scatter_with_rho(centred, "ndr@30", verdicts.ACC, "aggregation", "NDR@30 minus its run's mean",
+fig_within = plotting.scatter_with_rho(centred, "ndr@30", verdicts.ACC, "aggregation", "NDR@30 minus its run's mean",
                                 "accuracy minus its run's mean")
+glue("c4_pooled", fig_pooled, display=False)
+glue("c4_within", fig_within, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c4_pooled
+# :name: fig-c4-pooled
+#
+# Every retrained setup of every run: NDR@30 of its scores against its accuracy after removal and
+# retraining, pooled over runs as the paper does (ρ: Spearman).
+# ```
+
+# %% [markdown]
+# ```{glue:figure} c4_within
+# :name: fig-c4-within
+#
+# The same setups with their run's mean NDR@30 and mean accuracy subtracted: what is left once the
+# differences between runs (tasks, seeds) are removed (ρ: Spearman, within runs).
+# ```
 
 # %% [markdown]
 # **The paper's table.** One row per (aggregation, method), pooled over (layer group, task, seed):
 # ρ between retrained accuracy and the group's cancellation ratio, NDR@30 and AUC-NDR. The p-values
-# treat every row as independent, which rows of the same run are not; `ns` marks p > 0.05.
+# treat every row as independent, which rows of the same run are not.
 
 # %% tags=["remove-input"]
 table = report.spearman_predictiveness(grid.detection, grid.retraining, grid.cancellation)
 show = table.set_index(["aggregation", "method"])[
-    [c for x in ("cancellation", "ndr@30", "auc_ndr") for c in (f"{x}_rho", f"{x}_p", f"{x}_n", f"{x}_ns")]]
+    [c for x in ("cancellation", "ndr@30", "auc_ndr") for c in (f"{x}_rho", f"{x}_p")]]
 show.style.format({c: "{:.3f}" for c in show.columns if c.endswith(("_rho", "_p"))})
 
 # %% [markdown]
@@ -132,7 +157,7 @@ picks = verdicts.regret(joined)
 # ({glue:text}`c4_run_label`) for TracIn on three layer groups, with Mean and Vote; the dotted line is
 # a random order, the dashed one the ideal.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 noisy = first.splits.noisy_mask
 curve_groups = [g for g in ["we", "block2", "cl"] if g in set(grid.detection.group)]
 curves, hist = {}, {}
@@ -144,13 +169,32 @@ for g in curve_groups:
             hist[f"TracIn, {names[g]}"] = score
 report.glue_all({"run_label": f"{first.cfg.model} on {first.cfg.task}, seed {first.cfg.seed}"}, prefix="c4_")
 fig = plotting.ndr_curves(curves, first.cfg.noise_rate)
+glue("c4_curves", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c4_curves
+# :name: fig-c4-curves
+#
+# NDR(t) of one run: the share of all mislabelled examples found among the t most harmful-looking,
+# for TracIn on three layer groups with Mean and Vote. Dotted: a random order; dashed: the ideal.
+# ```
 
 # %% [markdown]
 # Where the mislabelled examples fall: the fraction of noisy examples in each score decile (decile 1
 # holds the lowest scores). A useful score piles the noise into the first deciles.
 
-# %% tags=["remove-input"]
+# %% tags=["remove-cell"]
 fig = plotting.noise_histograms(hist, noisy)
+glue("c4_deciles", fig, display=False)
+
+# %% [markdown]
+# ```{glue:figure} c4_deciles
+# :name: fig-c4-deciles
+#
+# The share of mislabelled examples within each score decile (decile 1 holds the lowest scores),
+# TracIn + Mean, one panel per layer group. A random score gives the noise rate (dotted) in every
+# decile; a useful one piles the noise into the first deciles.
+# ```
 
 # %% [markdown]
 # **The same criterion on other accuracies** (shown, not deciding): on balanced accuracy the verdict

@@ -18,7 +18,7 @@
 # (`book/_executed/timings.json`), from the compute times stored beside every cached artifact, and
 # from the benchmark results (`make bench`) when they exist.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 profile = "default"
 grid_file = None  # a book grid file; None: grids/book/<profile>.yaml, the one every page reads
 models = None  # replaces the main experiment's models (`layerinf book --model`)
@@ -26,7 +26,7 @@ overrides = {}  # experiment keys or RunConfig fields (`layerinf book --set`); "
 pilot_task = "rt"
 pilot_n_train = 500
 
-# %%
+# %% tags=["remove-cell"]
 import json
 import os
 from pathlib import Path
@@ -38,7 +38,7 @@ from layerinf import experiment, report
 from layerinf.execution import run_experiment
 from layerinf.tools import benchreport
 
-# %%
+# %% tags=["hide-input"]
 book = experiment.book(profile, grid_file, models, overrides)
 P = book["main"].parameters()
 grid = run_experiment(book["main"], progress=False)
@@ -58,13 +58,13 @@ pd.Series(machine).to_frame("this build ran on")
 # recorded after it runs, so the rows of this page and of the pages after it come from their
 # previous execution.
 
-# %%
+# %% tags=["hide-input"]
 rows = [{"step": name, "seconds": t["seconds"], "kernel peak RSS (MB)": t.get("kernel_peak_rss_mb")}
         for name, t in timings.items() if t.get("profile") == profile and name != "_setup"]
 build = pd.DataFrame(rows)
 build.style.format({"seconds": "{:,.1f}", "kernel peak RSS (MB)": "{:,.0f}"}, na_rep="–").hide(axis="index")
 
-# %%
+# %% tags=["hide-input"]
 setup_s = float(timings.get("_setup", {}).get("seconds", float("nan")))
 notebooks_s = float(build.loc[build.step != "_setup", "seconds"].sum()) if len(build) else float("nan")
 peak_mb = float(pd.to_numeric(build["kernel peak RSS (MB)"]).max()) if len(build) else float("nan")
@@ -77,14 +77,14 @@ report.glue_all({"profile": profile, "setup_s": setup_s, "notebooks_s": notebook
 # Compute time of each pipeline stage, summed over the runs of the grid (recorded when each
 # artifact was computed, so it is the same on a re-render that only reads the cache).
 
-# %%
+# %% tags=["hide-input"]
 t = grid.timings.copy()
 t["stage"] = t["stage"].str.split("/").str[0]
 per_stage = t.groupby("stage")["compute_seconds"].agg(["sum", "mean", "count"]).rename(
     columns={"sum": "total (s)", "mean": "per item (s)", "count": "items"})
 per_stage.style.format({"total (s)": "{:.0f}", "per item (s)": "{:.1f}"})
 
-# %%
+# %% tags=["hide-input"]
 total = float(t["compute_seconds"].sum())
 retrain = t[(t.stage == "retrain") & (t.compute_seconds > 0)]["compute_seconds"]  # shared retrainings once
 report.glue_all({"grid_compute_min": total / 60, "n_runs": len(grid.runs), "n_retrain": int(len(retrain)),
@@ -102,7 +102,7 @@ report.glue_all({"grid_compute_min": total / 60, "n_runs": len(grid.runs), "n_re
 #
 # {glue:text}`cost_pilot_sentence`
 
-# %%
+# %% tags=["hide-input"]
 import numpy as np
 
 from layerinf.config import preset
@@ -149,7 +149,7 @@ report.glue_all({"sizing": sizing, "pilot_sentence": pilot_sentence, "n_eval": P
 # figures below are drawn from `bench/results.json` as `make bench` wrote it; the line under this
 # paragraph says when and on which machine.
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
 from layerinf import plotting
@@ -174,7 +174,7 @@ else:
 # every contender ran (shorter is faster), next to one plain training pass over the same examples:
 # the floor of any method that needs a backward pass per example.
 
-# %%
+# %% tags=["hide-input"]
 if bench is not None and "raw" in bench["sections"].get("gradients", {}):
     costs = benchreport.gradient_cost_frame(bench["sections"]["gradients"]["raw"])
     display(Markdown(benchreport.gradient_cost_summary(costs)))
@@ -187,13 +187,13 @@ else:
 # doubles: time per stage against a linear guide, peak resident memory of the run's own process,
 # and the gradients it stores on disk.
 
-# %%
+# %% tags=["hide-input"]
 if bench is not None and "raw" in bench["sections"].get("scaling", {}):
     plotting.scaling(benchreport.scaling_frame(bench["sections"]["scaling"]["raw"]))
 else:
     print("The scaling benchmark has no results in bench/results.json.")
 
-# %%
+# %% tags=["hide-input"]
 if bench is not None and details:
     display(Markdown("#### " + details))
 

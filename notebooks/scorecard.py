@@ -75,6 +75,7 @@ for kind, grid in grids.items():
                 "on balanced acc. / best epoch": " / ".join(again[alt][claim].verdict for alt in verdicts.ALTERNATIVES),
             })
 card = pd.DataFrame(rows)
+report.export_tables("scorecard", scorecard=card.replace("<br>", "; ", regex=True))
 scope = (f"{', '.join(P.models)} retrained on {', '.join(P.tasks)} (seeds {', '.join(map(str, P.seeds))}; "
          f"{P.n_train} training examples, {P.n_eval} evaluation examples, {P.noise_rate:.0%} of labels flipped, "
          f"{P.sampling} classes); {', '.join(L.models)} detection only on {', '.join(L.tasks)} "
@@ -96,7 +97,8 @@ summary.rename_axis(columns=None).style.set_properties(**{"text-align": "left", 
 # {glue:text}`sc_fine_tuned`
 #
 # **The evidence behind each verdict** of the retrained models (each claim page shows every
-# comparison with its test and p-value, and the context that does not decide). {glue:text}`sc_detection_note`
+# comparison with its test and p-value, and the context that does not decide; this table as
+# {download}`CSV <tables/scorecard/scorecard.csv>`). {glue:text}`sc_detection_note`
 
 # %% tags=["remove-input"]
 evidence = card[~card.detection_only].drop(columns=["detection_only", "paper (as reported)"])

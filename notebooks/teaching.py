@@ -49,9 +49,8 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from myst_nb import glue
 
-from layerinf import metrics
+from layerinf import metrics, plotting, report
 from layerinf import teaching as T
 from layerinf.config import RunConfig, check_task
 
@@ -59,14 +58,14 @@ from layerinf.config import RunConfig, check_task
 RunConfig(task=task, seed=seed, n_train=n_train, n_query=n_query, n_eval=n_eval,
           noise_rate=noise_rate, datainf_lambda=datainf_lambda)
 check_task(contrast_task)
+# The methods' names come from their registry (the same labels as on every other page).
 LABELS = {"loo": "exact LOO", "influence_function": "influence function",
-          "tracin": "TracIn", "cosine": "cosine", "datainf": "DataInf"}
+          **{m: plotting.label(m) for m in ("tracin", "cosine", "datainf")}}
 
 
 def gl(key, value):
-    """Glue a number for the prose (a Python int or float, nothing displayed)."""
-    is_int = isinstance(value, (int, np.integer))
-    glue(key, int(value) if is_int else float(value), display=False)
+    """Glue a number for the prose (nothing displayed), as every page does."""
+    report.glue_all({key: value})
 
 
 # %% [markdown]

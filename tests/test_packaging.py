@@ -75,3 +75,12 @@ def test_a_non_editable_install_runs_outside_the_checkout(tmp_path: Path) -> Non
         book = run(*args)
         assert book.returncode == 2 and book.stderr.count("\n") == 1, book.stderr
         assert "checkout" in book.stderr and "LAYERINF_ROOT" in book.stderr
+
+
+def test_binder_takes_the_cpu_torch_and_the_same_pins() -> None:
+    lines = [ln.strip() for ln in (ROOT / "binder" / "requirements.txt").read_text().splitlines()]
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    assert "-r ../requirements.txt" in lines  # the pins live in one place
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "--no-deps -r requirements-extra.txt" in post and "layerinf.tools.prepare prepare" in post
+    assert (ROOT / "binder" / "postBuild").stat().st_mode & 0o111, "postBuild must be executable"

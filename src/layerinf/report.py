@@ -209,3 +209,23 @@ def glue_all(values: Mapping[str, Any], prefix: str = "") -> None:
         elif isinstance(value, (float, np.floating)):
             value = float(value)
         glue(f"{prefix}{key}", value, display=False)
+
+
+#: Where a page's downloadable tables go: beside the executed notebooks, so that a page's
+#: ``{download}`` role (relative to ``book/_executed/<page>.ipynb``) finds them at build time.
+TABLES_DIR = "book/_executed/tables"
+
+
+def export_tables(page: str, root: str | None = None, **frames: pd.DataFrame) -> dict[str, str]:
+    """Write the tables a page rests on as CSV (``<TABLES_DIR>/<page>/<name>.csv``, relative to the
+    notebook's working directory, the book's root) and return each one's path relative to the
+    executed page, for its ``{download}`` links. Numbers are written at full precision."""
+    from pathlib import Path
+
+    folder = Path(root or ".") / TABLES_DIR / page
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, frame in frames.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+        out[name] = f"tables/{page}/{name}.csv"
+    return out

@@ -5,15 +5,18 @@ first (exit 2), then vendor, execute, render and check (a failure exits 1).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from layerinf import paths
 from layerinf.book.base import BookBuildError, book_root
 from layerinf.book.execute import execute_notebook, record_timing, warn_mixed_profiles
 from layerinf.book.html import build_html, check_offline
+from layerinf.book.launch import write_all
 from layerinf.book.memory import ChildMemoryPeak
 from layerinf.book.notebooks import (
     apply_overrides,
@@ -50,7 +53,32 @@ def execute_all(
         print(f"   {name}: done in {seconds:.1f} s, kernel peak {memory.peak_mb:,.0f} MB", flush=True)
 
 
+#: Progress bars (tqdm's, the Hugging Face libraries' "Loading weights") are noise on a rendered
+#: page and in a launched notebook: the build switches them off for its kernels.
+QUIET_ENV: dict[str, str] = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Build the book (see `_main`). The pages, and the checks before them, read the book grid of
+    the checkout being built (``--root``), through ``LAYERINF_ROOT`` for the duration of the build;
+    `QUIET_ENV` is set for the same time."""
+    names = (paths.ROOT_ENV, paths.DATA_ENV, paths.ARTIFACTS_ENV, *QUIET_ENV)
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(QUIET_ENV)  # the kernels inherit it: no progress bar reaches a page
+    # The data and the artifact store stay where they are when --root points at another checkout.
+    os.environ.setdefault(paths.DATA_ENV, str(paths.data_dir().resolve()))
+    os.environ.setdefault(paths.ARTIFACTS_ENV, str(paths.artifacts_dir().resolve()))
+    try:
+        return _main(argv)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     """Build the book; 0 on success, 2 for a bad option or parameter, 1 for a failed stage."""
     parser = argparse.ArgumentParser(prog="python -m layerinf.book", description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} (default: default)")
@@ -82,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Every value is checked before anything is vendored or executed.
         root = book_root(args.root).resolve()
+        os.environ[paths.ROOT_ENV] = str(root)
         allowed("profile", args.profile, PROFILES)
         names = select_notebooks(args.only, root)
         overrides = parse_overrides(args.model, args.set)
@@ -105,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         html_dir = build_html(root)
         check_offline(html_dir)
         print(f"== offline check: no outside resources in {html_dir}")
+        launch = write_all(root)
+        print(f"== launch-button notebooks: {len(launch)} in {root / '_build' / 'launch'}")
         if args.screenshots is not None:
             screenshot(screenshot_targets(html_dir, args.screenshots, root), root / "_build" / "screenshots")
     except (BookBuildError, ValueError) as err:

@@ -63,15 +63,28 @@ def execute_notebook(
 
 
 def hide_injected_parameters(path: Path) -> None:
-    """Tag papermill's injected-parameters cell ``remove-cell``: the page shows its parameters once,
-    as a table of its own, not as a second code cell (the notebook file keeps the cell)."""
+    """Show a page's parameters once. Where the page hides its ``parameters`` cell (claim pages: they
+    show a table instead), papermill's injected-parameters cell is tagged ``remove-cell`` too. Where
+    the ``parameters`` cell is shown (the teaching chapter teaches with its code), it is given the
+    values this build ran with, and the injected cell, which would repeat them, is dropped: a
+    visible cell never shows a default the build did not use."""
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+    tags_of = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    shown = next(
+        (c for c, t in zip(nb.cells, tags_of, strict=True) if "parameters" in t and "remove-cell" not in t), None
+    )
+    keep = []
+    for cell, tags in zip(nb.cells, tags_of, strict=True):
+        if "injected-parameters" in tags:
+            if shown is not None:
+                shown.source = "# The parameters of this build\n" + cell.source.split("\n", 1)[-1].lstrip("\n")
+                continue
+            if "remove-cell" not in tags:
+                cell.metadata["tags"] = [*tags, "remove-cell"]
+        keep.append(cell)
+    nb.cells = keep
     nbformat.write(nb, path)
 
 

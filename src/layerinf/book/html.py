@@ -20,6 +20,18 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _WARNING_LINE = re.compile(r"WARNING:|ERROR:|\[Warning\]|Warning: Validation errors")
 
 
+def partial_config(root: Path) -> Path:
+    """A copy of ``_config.yml`` for a build that leaves pages out: references to a page that is not
+    built (e.g. "see the cost page") are rendered as plain text instead of failing the build
+    (Sphinx's ``ref.doc`` warnings only; every other warning still fails it)."""
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx["suppress_warnings"] = [*sphinx.get("suppress_warnings", []), "ref.doc"]
+    path = root / "_build" / "_config.partial.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def build_html(root: Path | None = None) -> Path:
     """Run ``jupyter-book build`` strictly; return ``_build/html``. Any warning fails the build."""
     root = book_root(root)
@@ -31,7 +43,7 @@ def build_html(root: Path | None = None) -> Path:
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(yaml.safe_dump(pruned, sort_keys=False), encoding="utf-8")
         print(f"!! PARTIAL BOOK: these pages do not exist yet and are left out: {', '.join(missing)}", flush=True)
-        toc_arg = ["--toc", str(partial)]
+        toc_arg = ["--toc", str(partial), "--config", str(partial_config(root))]
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.is_file() else "jupyter-book", "build", str(root), *toc_arg]
     cmd += ["--warningiserror", "--nitpick", "--keep-going", "--all"]

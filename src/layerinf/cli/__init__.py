@@ -103,7 +103,7 @@ def summary_lines(detection: Any, retraining: Any) -> list[str]:
     det = detection[detection["aggregation"].isin(SUMMARY_AGGREGATIONS)]
     table = det.pivot_table(index=["method", "group"], columns="aggregation", values=SUMMARY_Q, sort=False)
     table = table[[a for a in SUMMARY_AGGREGATIONS if a in table.columns]]
-    lines.append("NDR@30 (fraction of noisy examples among the 30 % lowest-scored training examples; higher = better)")
+    lines.append("NDR@30 (share of all noisy examples found among the 30 % lowest-scored examples; higher = better)")
     lines.extend(table.to_string(float_format=_float).splitlines())
     if retraining is not None and len(retraining):
         cols = [

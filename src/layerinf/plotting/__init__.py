@@ -3,7 +3,8 @@ every page (`COLOURS`, `LABELS`, from the registries for methods and aggregation
 labels its axes and returns the Figure.
 
 One module per family of figures — `layerwise`, `retraining`, `comparisons`, `detection`, `costs`
-— and `style` for the names, colours and look they share; everything is re-exported here
+— and `style` for the names, colours and look they share (every figure `FIG_WIDTH` inches wide at
+`DPI`, no text under `MIN_FONT` pt); everything is re-exported here
 (``from layerinf import plotting; plotting.layerwise_ndr(...)``).
 """
 
@@ -14,11 +15,24 @@ from layerinf.plotting.costs import gradient_costs, scaling
 from layerinf.plotting.detection import ndr_curves, noise_histograms
 from layerinf.plotting.layerwise import correlation_heatmap, layerwise_ndr
 from layerinf.plotting.retraining import aggregation_differences, retraining_boxes, vote_k_heatmap
-from layerinf.plotting.style import COLOURS, LABELS, MODULE_TYPES, OUTCOME_COLOURS, UNITS, label
+from layerinf.plotting.style import (
+    COLOURS,
+    DPI,
+    FIG_WIDTH,
+    LABELS,
+    MIN_FONT,
+    MODULE_TYPES,
+    OUTCOME_COLOURS,
+    UNITS,
+    label,
+)
 
 __all__ = [
     "COLOURS",
+    "DPI",
+    "FIG_WIDTH",
     "LABELS",
+    "MIN_FONT",
     "MODULE_TYPES",
     "OUTCOME_COLOURS",
     "UNITS",
