@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from benchlib import Timings, table, timed
 
-from layerinf.influence import PAPER_DATAINF_MAX_PARAMS, pairwise
+from layerinf.influence import pairwise
+from layerinf.methods.datainf import PAPER_MAX_PARAMS
 
 LORA_SIZES = [1536] * 24
 HEAD_SIZES = [147_456, 384, 768, 2]
@@ -75,9 +76,9 @@ def bench_shape(n: int, m: int, sizes: list[int], repeats: int, label: str, data
     for name in ("tracin", "matmul_f64", "matmul_f32", "cosine"):
         out[f"{name}_s"] = t.median(name)
     if datainf:
-        # The paper computes DataInf only for tensors below PAPER_DATAINF_MAX_PARAMS entries; its
+        # The paper computes DataInf only for tensors below PAPER_MAX_PARAMS entries; its
         # n x n Gram matrix costs n/m times the TracIn product. Same restriction here.
-        small = [i for i, p in enumerate(sizes) if p < PAPER_DATAINF_MAX_PARAMS]
+        small = [i for i, p in enumerate(sizes) if p < PAPER_MAX_PARAMS]
         tr, qu = [train[i] for i in small], [query[i] for i in small]
         out["datainf_modules"] = len(small)
         out["datainf_s"] = timed(_ours(tr, qu, "datainf"))[0]
@@ -149,7 +150,7 @@ def run(quick: bool) -> dict:
         "share of the machine's float64 matrix-multiply throughput we reach; `vs f32` compares with a "
         "float32 product (half the memory traffic, about twice the arithmetic rate). Cosine adds the "
         "norms; DataInf (1 run) also forms the n × n Gram matrix, computed — as in the paper — only for "
-        f"tensors below {PAPER_DATAINF_MAX_PARAMS:,} entries (the 24 LoRA tensors and the 3 small head "
+        f"tensors below {PAPER_MAX_PARAMS:,} entries (the 24 LoRA tensors and the 3 small head "
         "tensors). The first row is n = 2,250 (half the paper's 4,500) to stay within the time budget; "
         "TracIn and cosine scale linearly in n, DataInf quadratically."
     )

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerinf import data, paths, tasks
+from layerinf import data, paths, pools, tasks
 from layerinf.config import ConfigError
-from layerinf.data import inject_label_noise, load_pool, make_splits, stratified_sample
+from layerinf.data import inject_label_noise, make_splits, stratified_sample
+from layerinf.pools import load_pool
 from layerinf.tasks import DataError
 from layerinf.tasks.spam import SPAM_MAX_CHARS, email_text
 from layerinf.tools import prepare as prep
@@ -134,7 +135,7 @@ def test_stratified_sample_deterministic_and_checked() -> None:
 
 @pytest.fixture(scope="module")
 def real_dir() -> Path:
-    root = data.resolve_data_dir()
+    root = pools.resolve_data_dir()
     missing = [t for t in tasks.names("prepared") if not (root / "prepared" / f"{t}.jsonl").is_file()]
     if missing:
         pytest.fail(
@@ -147,7 +148,7 @@ def real_dir() -> Path:
 @pytest.mark.parametrize("task", ["rt", "spam", "bbc"])
 def test_real_pool_matches_sources_json(task: str, real_dir: Path) -> None:
     spec = json.loads(prep.sources_file(real_dir).read_text())["sources"][task]
-    assert data.sha256_file(real_dir / "prepared" / f"{task}.jsonl") == spec["prepared_sha256"]
+    assert pools.sha256_file(real_dir / "prepared" / f"{task}.jsonl") == spec["prepared_sha256"]
     pool = load_pool(task, data_dir=real_dir)["all"]
     assert len(pool) == spec["rows"]
     assert pool.label_names == tasks.get(task).label_names

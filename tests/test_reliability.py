@@ -62,7 +62,7 @@ def copy_data(tmp_path: Path, with_sources: bool = True) -> Path:
     """A private copy of the repository's prepared Rotten Tomatoes data (and its sources.json)."""
     root = tmp_path / "data"
     (root / "prepared").mkdir(parents=True)
-    shutil.copy(data.REPO_DATA_DIR / "prepared" / "rt.jsonl", root / "prepared" / "rt.jsonl")
+    shutil.copy(paths.default_data_dir() / "prepared" / "rt.jsonl", root / "prepared" / "rt.jsonl")
     if with_sources:
         shutil.copy(paths.sources_json(), root / "sources.json")
     return root

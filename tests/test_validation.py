@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from layerinf import aggregation, cli, data, execution, experiment, gradients, influence, metrics, runner
+from layerinf import aggregation, cli, data, execution, experiment, gradients, influence, metrics, runner, tasks
 from layerinf.cache import Store
 from layerinf.config import AGGREGATIONS, METHODS, PROFILES, STAGE_FIELDS, ConfigError, RunConfig, preset
 from layerinf.runner import Setup
@@ -200,7 +200,7 @@ def prepared(tmp_path: Path, labels: list[int]) -> Path:
     """A data directory whose prepared rt.jsonl holds one example per label given."""
     root = tmp_path / "data"
     (root / "prepared").mkdir(parents=True)
-    names = data.OFFLINE_LABEL_NAMES["rt"]
+    names = tasks.get("rt").label_names
     lines = [
         json.dumps({"id": f"rt-{i}", "text": f"text {i}", "label": y, "label_name": names[y]})
         for i, y in enumerate(labels)

@@ -28,7 +28,7 @@ from typing import Any
 from filelock import FileLock
 
 from layerinf.config import ConfigError
-from layerinf.data import sha256_file
+from layerinf.pools import sha256_file
 
 
 class CacheMismatch(RuntimeError):

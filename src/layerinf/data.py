@@ -22,15 +22,7 @@ import numpy as np
 
 from layerinf import tasks
 from layerinf.config import ConfigError, check_task
-
-# Re-exported: what the rest of the package and the tests import from `layerinf.data`.
-from layerinf.pools import OFFLINE_LABEL_NAMES as OFFLINE_LABEL_NAMES
-from layerinf.pools import REPO_DATA_DIR as REPO_DATA_DIR
-from layerinf.pools import Pool as Pool
-from layerinf.pools import Split as Split
-from layerinf.pools import load_pool as load_pool
-from layerinf.pools import resolve_data_dir as resolve_data_dir
-from layerinf.pools import sha256_file as sha256_file
+from layerinf.pools import Pool, Split, load_pool
 
 #: At most this many GLUE validation examples are used (then split 50/50 into query and evaluation).
 GLUE_VALIDATION_CAP: int = 1000

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from layerinf.data import Split
+    from layerinf.pools import Split
 
 
 @dataclass(frozen=True)

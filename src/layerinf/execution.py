@@ -130,8 +130,8 @@ def preflight(jobs: Sequence[Job]) -> None:
     """Check, before the first job starts, what every job will need and can be checked without
     training: each model's source and position limit, each device, each task's data. An experiment
     whose last model is missing fails here, not after the first models' runs."""
-    from layerinf.data import load_pool
     from layerinf.models import check_model, resolve_device
+    from layerinf.pools import load_pool
 
     checked: set[tuple[str, ...]] = set()
     for job in jobs:

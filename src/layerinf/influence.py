@@ -22,7 +22,6 @@ from tqdm import tqdm
 from layerinf import methods
 from layerinf.config import ConfigError, allowed
 from layerinf.methods import Method, Products
-from layerinf.methods.datainf import PAPER_MAX_PARAMS
 from layerinf.scores import ModuleScores
 
 if TYPE_CHECKING:  # gradients imports torch; the NumPy-only callers (teaching) need none of it
@@ -30,7 +29,6 @@ if TYPE_CHECKING:  # gradients imports torch; the NumPy-only callers (teaching) 
 
 #: The paper computes DataInf only for tensors with fewer entries than this (`bench/bench_scores.py`
 #: restricts its DataInf timing the same way); this project computes it for every module.
-PAPER_DATAINF_MAX_PARAMS = PAPER_MAX_PARAMS
 #: Size of the float64 copy of gradient columns `pairwise` makes at a time (the inputs stay float32).
 CONVERT_BLOCK_BYTES = 64 * 2**20
 

@@ -24,10 +24,6 @@ import numpy as np
 from layerinf import paths, tasks
 from layerinf.config import ConfigError, check_task, hub_offline, hub_unreachable
 
-#: The default data directory (kept for the tests that copy its prepared files; prefer `resolve_data_dir`).
-REPO_DATA_DIR: Path = paths.default_data_dir()
-#: Label names per prepared task, from the registry; label id = position in the tuple.
-OFFLINE_LABEL_NAMES: dict[str, tuple[str, ...]] = {s.name: s.label_names for s in tasks.specs("prepared")}
 _PREPARE_HINT = "run `make data` or `python -m layerinf.tools.prepare prepare`"
 
 

@@ -7,6 +7,7 @@ tables (`records.collect_results`) into the two tables of ``layerinf results``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,7 +81,6 @@ class ExperimentResult:
     finetune: pd.DataFrame
     info: pd.DataFrame
     timings: pd.DataFrame = field(default_factory=pd.DataFrame)
-    _modules: pd.DataFrame | None = field(default=None, repr=False)
 
     @classmethod
     def from_runs(cls, experiment: Experiment, results: list[RunResult]) -> ExperimentResult:
@@ -95,24 +95,22 @@ class ExperimentResult:
         )
         return cls(experiment=experiment, runs=runs, timings=timings, **tables)
 
-    @property
+    @functools.cached_property
     def modules(self) -> pd.DataFrame:
         """NDR@30 and AUC-NDR of every single module of every run (`tables.module_table`), computed
         on first use: it reads every run's scores."""
-        if self._modules is None:
-            from layerinf.tables import module_table
+        from layerinf.tables import module_table
 
-            self._modules = pd.concat([module_table(r) for r in self.runs.values()], ignore_index=True)
-        return self._modules
+        return pd.concat([module_table(r) for r in self.runs.values()], ignore_index=True)
 
     @property
     def first(self) -> RunResult:
         """The first run (what a page reads model-level facts from, e.g. its number of layers)."""
         return next(iter(self.runs.values()))
 
-    @property
+    @functools.cached_property
     def n_layers(self) -> int:
-        """The number of transformer layers of the (first run's) model."""
+        """The number of transformer layers of the (first run's) model (read from its scores once)."""
         first = self.first
         return first.scores(first.cfg.methods[0]).n_layers
 

@@ -75,11 +75,16 @@ def setup_grid(methods: Sequence[str], groups: Sequence[str], aggregations: Sequ
     return [f"{m}/{g}/{a}" for m in methods for g in groups_of(m) for a in aggregations]
 
 
-def check_setup(spec: str, methods: Sequence[str]) -> None:
-    """Validate one ``method/group/aggregation`` string against the run's methods."""
+def _parts(spec: str) -> list[str]:
     parts = spec.split("/") if isinstance(spec, str) else []
     if len(parts) != 3:
         raise ConfigError(f"setup {spec!r} must be 'method/group/aggregation', e.g. 'tracin/block2/vote'")
+    return parts
+
+
+def check_setup(spec: str, methods: Sequence[str]) -> None:
+    """Validate one ``method/group/aggregation`` string against the run's methods."""
+    parts = _parts(spec)
     try:
         check_setup_parts(*parts, methods)
     except ConfigError as err:
@@ -88,15 +93,10 @@ def check_setup(spec: str, methods: Sequence[str]) -> None:
 
 def parse_setups(specs: Sequence[str], methods: Sequence[str] | None = None) -> tuple[Setup, ...]:
     """``"tracin/block2/vote"`` → Setup(method, group, aggregation); checked against `methods` if given."""
-    out = []
     for spec in specs:
-        parts = spec.split("/") if isinstance(spec, str) else []
-        if len(parts) != 3:
-            raise ConfigError(f"setup {spec!r} must be 'method/group/aggregation', e.g. 'tracin/block2/vote'")
         if methods is not None:
             check_setup(spec, methods)
-        out.append(Setup(*parts))
-    return tuple(out)
+    return tuple(Setup(*_parts(spec)) for spec in specs)
 
 
 def check_baselines(baselines: Sequence[str]) -> tuple[str, ...]:

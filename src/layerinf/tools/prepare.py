@@ -27,7 +27,7 @@ from typing import Any
 from layerinf import paths
 from layerinf import tasks as registry
 from layerinf.config import ConfigError
-from layerinf.data import resolve_data_dir, sha256_file
+from layerinf.pools import resolve_data_dir, sha256_file
 from layerinf.tasks import DataError, Record, sha256_bytes
 
 COMMAND = "python -m layerinf.tools.prepare prepare"
