@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -170,19 +171,30 @@ def _tables(artifacts: Path) -> dict[str, pd.DataFrame]:
 
 @pytest.mark.slow
 def test_local_and_ray_executors_give_identical_tables(tmp_path: Path) -> None:
+    """A sweep on the local executor and on a local Ray cluster (a task per run's scores, per
+    retraining pack, per record) gives identical tables; a re-run on Ray recomputes only a pack
+    whose result is missing (a killed worker's) and reuses every finished one."""
     if not os.environ.get("CI"):
         pytest.importorskip("ray", reason="optional extra: pip install -r requirements-ray.txt")
     grid_file = tmp_path / "tiny.yaml"
-    grid_file.write_text(yaml.safe_dump({**TINY_GRID, "baselines": ["random"]}))
+    grid = {
+        **TINY_GRID,
+        "setups": ["tracin/all/vote", "tracin/cl/mean", "tracin/block1/mean"],
+        "baselines": ["random"],
+        "config": {**TINY_GRID["config"], "retrain_pack": 2},  # 4 retrainings of one size: 2 packs per run
+    }
+    grid_file.write_text(yaml.safe_dump(grid))
     out_local = _sweep(grid_file, tmp_path / "local")
     out_ray = _sweep(grid_file, tmp_path / "ray", "--executor", "ray")
     assert "2 jobs with the local executor" in out_local and "2 jobs with the ray executor" in out_ray
     assert not (tmp_path / "unused").exists()  # --artifacts reached every worker
     local, ray = _tables(tmp_path / "local"), _tables(tmp_path / "ray")
     assert len(local["detection"]) == 2 * 2 * 4 * 2  # seeds × methods × groups × aggregations
-    assert len(local["retraining"]) == 2 * 2  # seeds × (1 setup + 1 baseline)
+    assert len(local["retraining"]) == 2 * 4  # seeds × (3 setups + 1 baseline)
     for name in ("detection", "retraining"):
         pd.testing.assert_frame_equal(local[name], ray[name], check_exact=True)
+    packs = sorted((tmp_path / "ray" / "retrain_pack").glob("*/manifest.json"))
+    assert len(packs) == 2 * 2  # seeds × packs, each trained by its own task
 
     # the printed summaries agree too (they are computed from the same tables)
     def summary(out: str) -> list[str]:  # without the first line (timing) and the last (artifacts path)
@@ -193,6 +205,15 @@ def test_local_and_ray_executors_give_identical_tables(tmp_path: Path) -> None:
     recorded = sorted((tmp_path / "ray" / "runs").glob("*/config.json"))
     assert {json.loads(p.read_text())["seed"] for p in recorded} == {0, 1}
     assert all(json.loads(p.read_text())["n_train"] == 64 for p in recorded)
+
+    # A pack lost with its worker (its entry gone) is trained again; the others and the runs are reused.
+    lost = packs[0].parent
+    shutil.rmtree(lost)
+    kept = {p: p.stat().st_mtime_ns for p in packs[1:]}
+    _sweep(grid_file, tmp_path / "ray", "--executor", "ray")
+    assert (lost / "manifest.json").exists()
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    pd.testing.assert_frame_equal(_tables(tmp_path / "ray")["retraining"], ray["retraining"], check_exact=True)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,7 +31,15 @@ from layerinf.config import preset
 from layerinf.scores import ModuleScores
 from layerinf.setups import parse_setups
 
-CFG = {"n_train": 48, "n_query": 12, "n_eval": 24, "epochs": 1, "methods": ["tracin", "datainf", "tracin_we"]}
+#: retrain_pack=1: the sequential path (one `retrain` entry per retraining); packs: tests/test_multitrain.py.
+CFG = {
+    "n_train": 48,
+    "n_query": 12,
+    "n_eval": 24,
+    "epochs": 1,
+    "methods": ["tracin", "datainf", "tracin_we"],
+    "retrain_pack": 1,
+}
 SETUPS = ["tracin/all/mean", "tracin/block1/vote"]
 BASELINES = ["random"]
 CHUNK = 8

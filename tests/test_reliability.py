@@ -105,8 +105,8 @@ def test_changed_texts_are_never_served_from_the_cache(tmp_path, monkeypatch) ->
     edit_texts(root / "prepared" / "rt.jsonl")
     changed = runner.run(CFG, setups=SETUPS, baselines=("random",), store=store, progress=False)
     assert changed.record != first.record
-    for stage in ("finetune", "gradients", "retrain", "runs"):
-        assert len(stage_entries(store, stage)) == 2 * (1 + (stage == "retrain")), stage
+    for stage in ("finetune", "gradients", "retrain_pack", "runs"):  # the 3 retrainings are one pack
+        assert len(stage_entries(store, stage)) == 2, stage
     assert len(stage_entries(store, "influence")) == 2 * len(CFG.methods)
 
 
@@ -128,13 +128,14 @@ NOT_IN_EVERY_KEY = {
     "removal_frac": 0.2,
     "vote_k_frac": 0.5,
     "device": "cpu",
+    "retrain_pack": 1,  # which retrainings share a pack: the pack's key lists them (`retraining`)
 }
 
 
 def _outputs(store: Store) -> dict[str, dict[str, str]]:
     """Per stage: entry key → sha256 of its payload (its files without config.json / manifest.json)."""
     out: dict[str, dict[str, str]] = {}
-    for stage in ("finetune", "influence", "retrain", "gradients"):
+    for stage in ("finetune", "influence", "retrain", "retrain_pack", "gradients"):
         for entry in stage_entries(store, stage):
             h = hashlib.sha256()
             for path in sorted(entry.rglob("*")):

@@ -24,6 +24,8 @@ FIXED_GROUPS: tuple[str, ...] = ("we", "block1", "block2", "block3", "block4", "
 PROFILES: tuple[str, ...] = ("smoke", "default", "paper")
 #: How the training, query and evaluation examples are drawn (`data.SAMPLERS`).
 SAMPLINGS: tuple[str, ...] = ("stratified", "balanced")
+#: Most retrainings one pack may train at once (`retrain_pack`).
+MAX_PACK = 64
 #: Tasks read from a prepared file of the data directory, and GLUE tasks (``glue/<name>``): from the
 #: task registry (`layerinf.tasks`, one module per task).
 OFFLINE_TASKS: tuple[str, ...] = _tasks.names("prepared")
@@ -172,6 +174,11 @@ class RunConfig:
     weight_decay: float = _help("AdamW weight decay", 0.0)
     warmup_frac: float = _help("fraction of steps used for linear warm-up", 0.1)
     grad_batch_size: int = _help("batch size of the per-sample-gradient passes", 32)
+    retrain_pack: int = _help(
+        "retrainings of a run trained at once (batched adapters); 0: as many as memory allows (at most 16); "
+        "1: one after another",
+        0,
+    )
     methods: tuple[str, ...] = _help("influence methods", METHODS)
     datainf_lambda: float = _help("DataInf damping: lambda_l = this × mean squared gradient entry", 0.1)
     removal_frac: float = _help("fraction of training examples removed before retraining", 0.3)
@@ -202,6 +209,11 @@ class RunConfig:
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"{name}={value!r} must be an integer >= 1")
+        if not 0 <= self.retrain_pack <= MAX_PACK:
+            raise ConfigError(
+                f"retrain_pack={self.retrain_pack!r} must be an integer in [0, {MAX_PACK}] "
+                "(0: chosen from the memory; 1: sequential)"
+            )
         if self.n_train < 4:
             raise ConfigError(f"n_train={self.n_train} must be at least 4 (two per class)")
         if not 0.0 <= self.noise_rate < 1.0:
@@ -274,7 +286,18 @@ class RunConfig:
 #: Checked and normalised to the Python type in `RunConfig.__post_init__`.
 _FIELD_KINDS: dict[str, str] = {
     **dict.fromkeys(
-        ("seed", "n_train", "n_query", "n_eval", "max_length", "lora_r", "epochs", "batch_size", "grad_batch_size"),
+        (
+            "seed",
+            "n_train",
+            "n_query",
+            "n_eval",
+            "max_length",
+            "lora_r",
+            "epochs",
+            "batch_size",
+            "grad_batch_size",
+            "retrain_pack",
+        ),
         "int",
     ),
     **dict.fromkeys(

@@ -40,14 +40,34 @@ def _run(job: Job, store: Store, progress: bool) -> RunResult:
     )
 
 
-def run_job(job: Job, artifacts: str | None = None, progress: bool = False) -> str:
+def _store(artifacts: str | None) -> Store:
+    return Store(Path(artifacts)) if artifacts else Store()
+
+
+def run_job(job: Job, artifacts: str | None = None, progress: bool = False, *_after: object) -> str:
     """Run one job (every stage cached) and return the name of its run record (a Ray task).
 
     artifacts: the artifact store's root; None means ``$LAYERINF_ARTIFACTS`` (how Ray workers get it).
+    _after: results of the tasks this one waits for (Ray resolves them first; their values are unused).
     """
-    result = _run(job, Store(Path(artifacts)) if artifacts else Store(), progress)
+    result = _run(job, _store(artifacts), progress)
     assert result.record is not None  # run() records every run
     return result.record.name
+
+
+def score_job(job: Job, artifacts: str | None = None) -> int:
+    """A run up to its scores (a Ray task); returns how many retraining packs it has."""
+    from layerinf import runner
+
+    return runner.packs(job.cfg, setups=job.parsed_setups, baselines=job.baselines, store=_store(artifacts))
+
+
+def pack_job(job: Job, number: int, artifacts: str | None = None) -> int:
+    """Train retraining pack `number` of a run whose scores are in the store (a Ray task)."""
+    from layerinf import runner
+
+    runner.packs(job.cfg, setups=job.parsed_setups, baselines=job.baselines, store=_store(artifacts), train=number)
+    return number
 
 
 def run_local(
@@ -88,7 +108,14 @@ def run_ray(
     address: str | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[str]:
-    """Run every job as a Ray task; returns their record names (in job order).
+    """Run every job on Ray; returns their record names (in job order).
+
+    A job is three kinds of task, handed over only through the artifact store: one that computes the
+    run up to its scores (`score_job`, which says how many retraining packs the run has), one per
+    retraining pack (`pack_job`, all of a run's packs at once, so a cluster with more workers than
+    runs keeps them busy), and one that records the run once its packs are done (`run_job`, which
+    reads every stage from the cache). A pack whose worker died is run again (up to twice); a
+    finished pack is never recomputed, so re-running a failed sweep resumes it.
 
     artifacts: a path every worker can read and write (cluster file system); workers receive it as
     ``LAYERINF_ARTIFACTS``. address: ``auto`` or ``ray://host:port`` attaches to a running cluster;
@@ -109,18 +136,33 @@ def run_ray(
             ray.init(num_cpus=2, include_dashboard=False)
     try:
         resources = {"num_gpus": 1} if torch.cuda.is_available() else {"num_cpus": 1}
-        # A failing job fails the same way again: no retries. The environment is set per task, so it
-        # also reaches workers of a cluster this process did not start.
-        task = ray.remote(max_retries=0, **resources)(run_job).options(runtime_env=runtime_env)
-        refs = [task.remote(job, None, False) for job in jobs]
-        label = {ref: job.label for ref, job in zip(refs, jobs, strict=True)}
-        pending = list(refs)
+
+        def task(fn: Callable, retries: int = 0) -> Any:
+            # Errors raised by our code fail the same way again: they are not retried; `retries`
+            # covers workers that died (killed, out of memory). The environment is set per task, so
+            # it also reaches workers of a cluster this process did not start.
+            return ray.remote(max_retries=retries, **resources)(fn).options(runtime_env=runtime_env)
+
+        score, pack, finish = task(score_job), task(pack_job, retries=2), task(run_job)
+        scoring = {score.remote(job, None): (i, job) for i, job in enumerate(jobs)}
+        recording: dict[Any, tuple[int, Job]] = {}
+        pending = list(scoring)
         start = time.perf_counter()
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            ray.get(done)  # raise a worker's error here, with its message
-            echo(f"done {label[done[0]]} ({time.perf_counter() - start:.1f}s since start)")
-        return list(ray.get(refs))
+            value = ray.get(done[0])  # raise a worker's error here, with its message
+            since = f"{time.perf_counter() - start:.1f}s since start"
+            if done[0] in scoring:
+                i, job = scoring[done[0]]
+                packs = [pack.remote(job, number, None) for number in range(value)]
+                ref = finish.remote(job, None, False, *packs)
+                recording[ref] = (i, job)
+                pending.append(ref)
+                echo(f"scored {job.label}: {value} retraining pack(s) ({since})")
+            else:
+                echo(f"done {recording[done[0]][1].label} ({since})")
+        names = {i: ray.get(ref) for ref, (i, _job) in recording.items()}
+        return [names[i] for i in range(len(jobs))]
     finally:
         if started:
             ray.shutdown()

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 #: gradients 3 / runs 5: every key carries the content hash of the run's examples and the device
 #: type; each gradient chunk records its identity (key, split, position) under its checksum; a record's
 #: manifest covers its config.json.
-VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "runs": 5}
+VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "retrain_pack": 1, "runs": 6}
 
 
 def stage_versions() -> dict[str, int]:

@@ -14,6 +14,7 @@ import json
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +22,13 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
-from layerinf import aggregation
 from layerinf.cache import Store, write_json
 from layerinf.config import (
-    AGGREGATION_CHOICES,
     AGGREGATIONS,
     FIXED_GROUPS,
     STAGE_FIELDS,
     ConfigError,
     RunConfig,
-    allowed,
-    check_group,
-    check_setup_parts,
 )
 from layerinf.data import make_splits
 from layerinf.encoding import Encoded, encode
@@ -42,9 +38,9 @@ from layerinf.models import check_model, load_model, load_tokenizer, resolve_dev
 from layerinf.modules import load_trainable_state, module_map, trainable_state
 from layerinf.records import VERSIONS, record
 from layerinf.results import RunResult
-from layerinf.retrain import RESEED_OFFSET, baseline_removal, class_makeup, lowest
+from layerinf.retraining import Request, plan, requests_for, train_requests
 from layerinf.scores import ModuleScores, group_mask
-from layerinf.setups import BASELINES, Setup
+from layerinf.setups import BASELINES, Setup, check_choices
 from layerinf.tables import cancellation_table, detection_table
 from layerinf.train import TrainResult, fit
 
@@ -252,6 +248,67 @@ def _history(result: TrainResult) -> dict:
     }
 
 
+def _open(cfg: RunConfig, groups: tuple, setups: tuple, store: Store | None, progress: bool) -> Pipeline:
+    pipe = Pipeline(cfg, store, progress)
+    for group in groups:  # before any training: a layer asked for by name must exist in this model
+        group_mask(pipe.mm.infos, pipe.mm.n_layers, group)  # raises ConfigError naming the layers it has
+    for s in setups:  # before any training: a setup must select at least one module of this model
+        if not group_mask(pipe.mm.infos, pipe.mm.n_layers, s.group).any():
+            raise ConfigError(
+                f"setup {s.name!r}: group {s.group!r} has no module in model {cfg.model!r} "
+                f"({pipe.mm.n_layers} layers; blocks are np.array_split of the layers into 4)"
+            )
+    return pipe
+
+
+@dataclass
+class _Scored:
+    """A run up to its scores: what the tables and the retraining stage read."""
+
+    pipe: Pipeline
+    init: dict[str, torch.Tensor]
+    history: pd.DataFrame
+    train: Gradients
+    query_correct: np.ndarray
+    vote_k: int
+    paths: dict[str, Path]
+    wanted: list[tuple[dict, Request | None]]
+
+    @property
+    def requests(self) -> list[Request]:
+        return [r for _, r in self.wanted if r is not None]
+
+
+def _score(
+    cfg: RunConfig, groups: Sequence[str], setups: Sequence[Setup], baselines: Sequence[str], store, progress
+) -> _Scored:
+    pipe = _open(cfg, tuple(groups), tuple(setups), store, progress)
+    init, best, history = pipe.finetune()
+    train, query = pipe.gradients(best)
+    vote_k = cfg.vote_k(len(pipe.splits.noisy_mask))  # of the examples the run has (GLUE may hold fewer)
+    paths = {method: pipe.influence(train, query, method) for method in cfg.methods}
+    wanted = requests_for(pipe, paths, tuple(setups), tuple(baselines), vote_k, query.correct)
+    return _Scored(pipe, init, history, train, query.correct, vote_k, paths, wanted)
+
+
+def packs(
+    cfg: RunConfig,
+    *,
+    setups: Sequence[Setup] = (),
+    baselines: Sequence[str] = BASELINES,
+    store: Store | None = None,
+    train: int | None = None,
+    progress: bool = False,
+) -> int:
+    """The number of retraining packs of a run (its earlier stages computed or read from the cache);
+    with `train`, also train that pack (a Ray pack task: `execution.run_ray`)."""
+    _, _, setups, baselines = check_choices(cfg, FIXED_GROUPS, AGGREGATIONS, setups, baselines)
+    scored = _score(cfg, (), setups, baselines, store, progress)
+    if train is not None:
+        train_requests(scored.pipe, scored.init, scored.requests, only=train)
+    return len(plan(scored.pipe, scored.requests))
+
+
 def run(
     cfg: RunConfig,
     *,
@@ -265,46 +322,13 @@ def run(
     """Run the whole pipeline for one configuration (every stage cached; see the module docstring).
 
     setups: the (method, group, aggregation) triples whose lowest-scored examples are removed and
-    the model retrained; baselines: any of random, oracle, none. Both may be empty (no retraining).
+    the model retrained; baselines: any of random, oracle, none, none_reseed. Both may be empty (no
+    retraining). Retrainings of equal size are trained together in packs (`retraining`).
     """
-    groups, aggregations, baselines, setups = (
-        _names("groups", groups),
-        _names("aggregations", aggregations),
-        _names("baselines", baselines),
-        _names("setups", setups),
-    )
-    if not groups:
-        raise ConfigError(f"groups=() is empty; choose at least one of: {', '.join(FIXED_GROUPS)}, layer<i>, type:<t>")
-    if not aggregations:
-        raise ConfigError(f"aggregations=() is empty; choose at least one of: {', '.join(AGGREGATION_CHOICES)}")
-    for group in groups:
-        check_group(group)
-    for how in aggregations:
-        allowed("aggregations", how, AGGREGATION_CHOICES)
-    for b in baselines:
-        allowed("baselines", b, BASELINES)
-    for s in setups:
-        if not isinstance(s, Setup):
-            raise ConfigError(f"setups: {s!r} is not a Setup(method, group, aggregation)")
-        try:
-            check_setup_parts(s.method, s.group, s.aggregation, cfg.methods)
-        except ConfigError as err:
-            raise ConfigError(f"setup {s.name!r}: {err}") from None
-    pipe = Pipeline(cfg, store, progress)
-    for group in groups:  # before any training: a layer asked for by name must exist in this model
-        group_mask(pipe.mm.infos, pipe.mm.n_layers, group)  # raises ConfigError naming the layers it has
-    for s in setups:  # before any training: a setup must select at least one module of this model
-        if not group_mask(pipe.mm.infos, pipe.mm.n_layers, s.group).any():
-            raise ConfigError(
-                f"setup {s.name!r}: group {s.group!r} has no module in model {cfg.model!r} "
-                f"({pipe.mm.n_layers} layers; blocks are np.array_split of the layers into 4)"
-            )
-    noisy = pipe.splits.noisy_mask
-    init, best, history = pipe.finetune()
-    train, query = pipe.gradients(best)
-    query_correct = query.correct
-    vote_k = cfg.vote_k(len(noisy))  # of the examples the run has (a GLUE split may hold fewer than n_train)
-    paths = {method: pipe.influence(train, query, method) for method in cfg.methods}
+    groups, aggregations, setups, baselines = check_choices(cfg, groups, aggregations, setups, baselines)
+    scored = _score(cfg, groups, setups, baselines, store, progress)
+    pipe, paths, query_correct, vote_k = scored.pipe, scored.paths, scored.query_correct, scored.vote_k
+    noisy, history = pipe.splits.noisy_mask, scored.history
     t0 = time.perf_counter()
     detection = pd.concat(
         [
@@ -313,33 +337,11 @@ def run(
         ],
         ignore_index=True,
     )
-    cancellation = cancellation_table(train, groups)
+    cancellation = cancellation_table(scored.train, groups)
     pipe.timings["metrics"] = time.perf_counter() - t0
-    rows = []
-    for setup in setups:
-        values = ModuleScores.load(paths[setup.method]).group(setup.group).values
-        score = aggregation.aggregate(values, setup.aggregation, k=vote_k, query_mask=query_correct)
-        removed = lowest(score, cfg.removal_frac)
-        rows.append(
-            {
-                "setup": setup.name,
-                "method": setup.method,
-                "group": setup.group,
-                "aggregation": setup.aggregation,
-                **_removal(pipe, removed),
-                **pipe.retrain(init, removed, setup.name),
-            }
-        )
-    for kind in baselines:
-        removed = baseline_removal(kind, noisy, cfg.removal_frac, cfg.seed)
-        if kind == "none":  # the fine-tuning: same initialisation, data order and dropout seed
-            accuracies = dict(pipe.finetune_summary)
-        else:
-            seed = cfg.seed + RESEED_OFFSET if kind == "none_reseed" else None
-            accuracies = pipe.retrain(init, removed, kind, dropout_seed=seed)
-        rows.append(
-            {"setup": kind, "method": kind, "group": "", "aggregation": "", **_removal(pipe, removed), **accuracies}
-        )
+    accuracies = train_requests(pipe, scored.init, scored.requests)
+    summary = pipe.finetune_summary
+    rows = [{**row, **(dict(summary) if r is None else accuracies[r.unit])} for row, r in scored.wanted]
     ident = {"model": cfg.model, "task": cfg.task, "seed": cfg.seed}
     eval_labels = pipe.splits.eval.labels
     info = pd.DataFrame(
@@ -371,20 +373,3 @@ def run(
     )
     result.record = record(pipe.store, result, setups, baselines, pipe.identity)
     return result
-
-
-def _removal(pipe: Pipeline, removed: np.ndarray) -> dict[str, float]:
-    """How many examples a setup removes, how many of them are noisy, and its class make-up."""
-    labels = pipe.splits.train.labels
-    return {
-        "removed": len(removed),
-        "removed_noisy": int(pipe.splits.noisy_mask[removed].sum()),
-        **class_makeup(labels, removed, pipe.splits.num_classes),
-    }
-
-
-def _names(name: str, values: Sequence) -> tuple:
-    """`values` as a tuple; a bare string (``groups="all"``) is refused rather than split into letters."""
-    if isinstance(values, str):
-        raise ConfigError(f"{name}={values!r} must be a list, e.g. {name}=[{values!r}]")
-    return tuple(values)

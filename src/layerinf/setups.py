@@ -13,7 +13,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from layerinf.config import WE_ONLY_METHODS, ConfigError, allowed, check_setup_parts
+from layerinf.config import (
+    AGGREGATION_CHOICES,
+    FIXED_GROUPS,
+    WE_ONLY_METHODS,
+    ConfigError,
+    RunConfig,
+    allowed,
+    check_group,
+    check_setup_parts,
+)
 
 #: random: a random 30 %; oracle: every noisy example first; none: nothing removed (this is the
 #: original fine-tuning, which is seeded like a retraining); none_reseed: nothing removed, retrained
@@ -133,3 +142,40 @@ def expand_setups(value: Any, where: str, methods: Sequence[str]) -> tuple[str, 
     if len(set(specs)) != len(specs):
         raise ConfigError(f"{where}: setups list a setup twice")
     return tuple(specs)
+
+
+def check_choices(
+    cfg: RunConfig, groups: Sequence, aggregations: Sequence, setups: Sequence, baselines: Sequence
+) -> tuple[tuple, tuple, tuple, tuple]:
+    """A run's choices (`runner.run`) as tuples, each checked against what exists, before any heavy work."""
+    groups, aggregations, baselines, setups = (
+        _names("groups", groups),
+        _names("aggregations", aggregations),
+        _names("baselines", baselines),
+        _names("setups", setups),
+    )
+    if not groups:
+        raise ConfigError(f"groups=() is empty; choose at least one of: {', '.join(FIXED_GROUPS)}, layer<i>, type:<t>")
+    if not aggregations:
+        raise ConfigError(f"aggregations=() is empty; choose at least one of: {', '.join(AGGREGATION_CHOICES)}")
+    for group in groups:
+        check_group(group)
+    for how in aggregations:
+        allowed("aggregations", how, AGGREGATION_CHOICES)
+    for b in baselines:
+        allowed("baselines", b, BASELINES)
+    for s in setups:
+        if not isinstance(s, Setup):
+            raise ConfigError(f"setups: {s!r} is not a Setup(method, group, aggregation)")
+        try:
+            check_setup_parts(s.method, s.group, s.aggregation, cfg.methods)
+        except ConfigError as err:
+            raise ConfigError(f"setup {s.name!r}: {err}") from None
+    return groups, aggregations, setups, baselines
+
+
+def _names(name: str, values: Sequence) -> tuple:
+    """`values` as a tuple; a bare string (``groups="all"``) is refused rather than split into letters."""
+    if isinstance(values, str):
+        raise ConfigError(f"{name}={values!r} must be a list, e.g. {name}=[{values!r}]")
+    return tuple(values)
