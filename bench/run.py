@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-BENCHMARKS = ("gradients", "scores", "aggregation", "peer", "scaling")
+BENCHMARKS = ("gradients", "scores", "aggregation", "peer", "retrain", "scaling")
 
 #: (result key, target description, test of the value) for the summary table.
 TARGETS = (
@@ -33,6 +33,7 @@ TARGETS = (
     ("score_matmul_efficiency", "TracIn products / bare matrix multiply (float64): ≥ 0.7", lambda v: v >= 0.7),
     ("aggregate_seconds", "Rank + Vote over 24 × 4,500 × 500: < 10 s", lambda v: v < 10),
     ("peak_rss_mb_default_run", "peak memory of a default run (n = 1,000): < 4,096 MiB", lambda v: v < 4096),
+    ("retrain_batched_speedup_minilm", "batched retraining (K = 16) vs sequential, minilm: ≥ 2×", lambda v: v >= 2),
     ("peer_speedup", "Captum TracInCP time / ours, same module (one) and snippets: > 1", lambda v: v > 1),
 )
 
@@ -46,6 +47,8 @@ def _run_one(name: str, quick: bool, out_dir: Path) -> dict:
         import bench_aggregation as mod
     elif name == "peer":
         import bench_peer as mod
+    elif name == "retrain":
+        import bench_retrain as mod
     else:
         import bench_scaling as mod
 

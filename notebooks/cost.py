@@ -144,7 +144,8 @@ report.glue_all({"sizing": sizing, "pilot_sentence": pilot_sentence, "n_eval": P
 # Side-by-side measurements of the influence pipeline (`make bench`, see `bench/README.md`): our
 # batched per-example gradients against the paper's batch-size-1 autograd loop and `torch.func.vmap`,
 # score products against the machine's own matrix-multiply throughput, aggregation, a peer tool
-# (Captum's TracInCP) on the same job, and a whole run as the training set doubles. Each benchmark
+# (Captum's TracInCP) on the same job, batched against sequential retraining, and a whole run as the
+# training set doubles. Each benchmark
 # runs its contenders in one process, interleaved, on the same weights and examples. The tables and
 # figures below are drawn from `bench/results.json` as `make bench` wrote it; the line under this
 # paragraph says when and on which machine.
@@ -181,6 +182,22 @@ if bench is not None and "raw" in bench["sections"].get("gradients", {}):
     plotting.gradient_costs(costs)
 else:
     print("The gradient benchmark has no results in bench/results.json.")
+
+# %% [markdown]
+# Retraining, the ground truth every verdict rests on, trained K at a time (`multitrain`: the K
+# mini-batches go through the frozen base model as one batch; each retraining's LoRA and head
+# tensors are stacked and applied to its own rows) against one after another. Above: the speed-up
+# over the sequential path; below: the retraining's floating-point operations per second (counted
+# from the model's shapes) as a share of a dense matrix multiply measured in the same run, which
+# says how much of the machine is left to gain.
+
+# %% tags=["hide-input"]
+if bench is not None and "per_k" in bench["sections"].get("retrain", {}):
+    packs_frame = benchreport.retrain_frame(bench["sections"]["retrain"])
+    display(Markdown(benchreport.retrain_summary(packs_frame, bench["sections"]["retrain"]["keys"])))
+    plotting.retrain_packs(packs_frame)
+else:
+    print("The retraining benchmark has no results in bench/results.json.")
 
 # %% [markdown]
 # A whole run (every method, layer group and aggregation; no retraining) as the training set

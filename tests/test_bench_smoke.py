@@ -22,6 +22,7 @@ CONTRACT = (
     "aggregate_seconds",
     "peak_rss_mb_default_run",
     "peer_speedup",
+    "retrain_batched_speedup_minilm",
 )
 
 
@@ -31,7 +32,7 @@ def test_quick_bench_writes_the_contract(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "LAYERINF_ARTIFACTS": str(tmp_path / "artifacts")}
     # The peer (Captum) is installed by `make bench` only (requirements-bench.txt).
     have_peer = importlib.util.find_spec("captum") is not None
-    only = [] if have_peer else ["--only", "gradients", "scores", "aggregation", "scaling"]
+    only = [] if have_peer else ["--only", "gradients", "scores", "aggregation", "retrain", "scaling"]
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--out", str(out), *only],
         capture_output=True,
@@ -71,6 +72,14 @@ def test_quick_bench_writes_the_contract(tmp_path):
     assert np.isclose(frame["bytes_per_example"].iloc[-1], results["gradient_bytes_per_example"])
     plotting.gradient_costs(costs)
     plotting.scaling(frame)
+    packs = benchreport.retrain_frame(results["sections"]["retrain"])
+    assert sorted(packs["K"]) == [1, 2, 4]  # the sequential path and both quick pack sizes
+    top = packs.sort_values("K").iloc[-1]
+    assert np.isclose(top["speedup"], results["retrain_batched_speedup_minilm"])
+    assert f"{top['speedup']:.2f}× as fast" in benchreport.retrain_summary(
+        packs, results["sections"]["retrain"]["keys"]
+    )
+    plotting.retrain_packs(packs)
 
 
 def test_peak_rss_of_a_child_is_its_own(tmp_path):

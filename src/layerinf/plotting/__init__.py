@@ -11,7 +11,7 @@ One module per family of figures — `layerwise`, `retraining`, `comparisons`, `
 from __future__ import annotations
 
 from layerinf.plotting.comparisons import comparisons_forest, counterexample_sweep, runs_lines, scatter_with_rho
-from layerinf.plotting.costs import gradient_costs, scaling
+from layerinf.plotting.costs import gradient_costs, retrain_packs, scaling
 from layerinf.plotting.detection import ndr_curves, noise_histograms
 from layerinf.plotting.layerwise import correlation_heatmap, layerwise_ndr
 from layerinf.plotting.retraining import aggregation_differences, retraining_boxes, vote_k_heatmap
@@ -45,6 +45,7 @@ __all__ = [
     "layerwise_ndr",
     "ndr_curves",
     "noise_histograms",
+    "retrain_packs",
     "retraining_boxes",
     "runs_lines",
     "scaling",

@@ -1,4 +1,4 @@
-"""Cost figures: per-example-gradient contenders and the scaling of a whole run."""
+"""Cost figures: per-example-gradient contenders, batched retraining, and the scaling of a whole run."""
 
 from __future__ import annotations
 
@@ -66,4 +66,30 @@ def scaling(df: pd.DataFrame) -> Figure:
         ax.set_xticks(n, [f"{x:,}" for x in n])
         ax.minorticks_off()
         _legend_right(ax)
+    return fig
+
+
+def retrain_packs(df: pd.DataFrame) -> Figure:
+    """Batched retraining against sequential (`benchreport.retrain_frame`): the speed-up over the
+    sequential path (K = 1) as the pack grows, and how much of the machine's dense matrix-multiply
+    FLOP/s a retraining achieves; two panels, one above the other, one line per model."""
+    fig, axes = _figure(5.6, 2, 1)
+    ax_s, ax_f = axes[:, 0]
+    for i, (model, sub) in enumerate(df.groupby("model", sort=False)):
+        sub = sub.sort_values("K")
+        ax_s.plot(sub["K"], sub["speedup"], "o-", color=_TAB[i], label=model)
+        ax_f.plot(sub["K"], 100 * sub["flops_fraction"], "o-", color=_TAB[i], label=model)
+    ax_s.axhline(1.0, color="grey", ls=":", lw=1.2, label="sequential")
+    for ax in (ax_s, ax_f):
+        ax.set_xscale("log", base=2)
+        ks = sorted(df["K"].unique())
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("retrainings per pack (K; 1 = sequential)")
+        _legend_right(ax)
+    ax_s.set_ylabel("speed-up over sequential")
+    ax_s.set_ylim(bottom=0)
+    ax_s.set_title("retraining throughput", loc="left")
+    ax_f.set_ylabel("% of dense matmul FLOP/s")
+    ax_f.set_ylim(bottom=0)
+    ax_f.set_title("how close to the machine", loc="left")
     return fig

@@ -102,3 +102,53 @@ def scaling_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out).sort_values("n_train", ignore_index=True)
+
+
+def retrain_frame(section: Mapping[str, Any]) -> pd.DataFrame:
+    """One row per (model, K) of the batched-retraining benchmark (``results["sections"]["retrain"]``),
+    plus the sequential path as K = 1: seconds per retraining, speed-up over sequential, and the
+    achieved FLOP/s as a fraction of the dense matrix multiply measured in the same run."""
+    rows = [
+        {
+            "model": r["model"],
+            "K": int(r["K"]),
+            "seconds_per_retraining": float(r["seconds_per_retraining"]),
+            "speedup": float(r["speedup"]),
+            "flops_fraction": float(r["flops_fraction"]),
+        }
+        for r in section["per_k"]
+    ]
+    for model, seq in section.get("sequential", {}).items():
+        rows.append(
+            {
+                "model": model,
+                "K": 1,
+                "seconds_per_retraining": seq["seconds"],
+                "speedup": 1.0,
+                "flops_fraction": seq["flops_fraction"],
+            }
+        )
+    return pd.DataFrame(rows).sort_values(["model", "K"], ignore_index=True)
+
+
+def retrain_summary(frame: pd.DataFrame, keys: Mapping[str, float]) -> str:
+    """One sentence per model: the largest pack's speed-up and both paths' share of the machine,
+    and the paired accuracy difference against the noise floor (from the benchmark's keys)."""
+    parts = []
+    for model, sub in frame.groupby("model", sort=False):
+        seq, top = sub[sub["K"] == 1].iloc[0], sub.sort_values("K").iloc[-1]
+        text = (
+            f"{model}: K = {int(top['K'])} retrainings at once ran {top['speedup']:.2f}× as fast as one after "
+            f"another ({top['seconds_per_retraining']:.1f} s against {seq['seconds_per_retraining']:.1f} s per "
+            f"retraining), at {100 * top["flops_fraction"]:.1f} % of the dense matmul FLOP/s against "
+            f"{100 * seq["flops_fraction"]:.1f} % sequentially."
+        )
+        diff = keys.get(f"retrain_paired_acc_abs_diff_{model}")
+        floor = keys.get(f"retrain_noise_floor_abs_diff_{model}")
+        if diff is not None and floor is not None:
+            text += (
+                f" Paired retrainings differ in accuracy by {100 * diff:.2f} points on average between the "
+                f"two paths, against {100 * floor:.2f} points between two dropout seeds of the sequential one."
+            )
+        parts.append(text)
+    return " ".join(parts)
