@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 #: Largest pack the automatic choice makes (`retrain_pack=0`); larger packs gain little on a CPU.
 MAX_AUTO_PACK = 16
-#: Fraction of the memory the automatic choice lets a pack's activations use.
+#: Fraction of the total memory the automatic choice lets a pack's activations use.
 MEMORY_SHARE = 0.25
 
 
@@ -90,13 +90,15 @@ def activation_bytes(cfg: RunConfig, hidden: int, n_layers: int, heads: int, ffn
 
 
 def memory_budget(device: torch.device) -> int:
-    """Bytes a pack may use: a share of the free device memory (CUDA) or of the machine's memory."""
+    """Bytes a pack may use: a share of the device's (CUDA) or the machine's *total* memory. Total,
+    not free: the choice of K, and so which retrainings share a pack (and a cache entry), must not
+    depend on what else happens to be running."""
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(MEMORY_SHARE * free)
+        _free, total = torch.cuda.mem_get_info(device)
+        return int(MEMORY_SHARE * total)
     import psutil
 
-    return int(MEMORY_SHARE * psutil.virtual_memory().available)
+    return int(MEMORY_SHARE * psutil.virtual_memory().total)
 
 
 def pack_size(cfg: RunConfig, model: torch.nn.Module, device: torch.device) -> int:
