@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from layerinf import tasks
-from layerinf.config import ConfigError, check_task
+from layerinf.config import ConfigError, RunConfig, check_task
 from layerinf.pools import Pool, Split, load_pool
 
 #: At most this many GLUE validation examples are used (then split 50/50 into query and evaluation).
@@ -213,6 +213,16 @@ def _check_two_classes(task: str, pool: Pool, which: str) -> None:
             f"task={task!r}: the {which} data has only {len(present)} class(es) "
             f"({[pool.label_names[c] for c in present]}); at least two are needed"
         )
+
+
+def splits_of(cfg: RunConfig) -> Splits:
+    """The examples of the run `cfg`: `make_splits` for a registered task, `userdata.make_user_splits`
+    for own data (a file or a saved dataset)."""
+    if cfg.own_data:
+        from layerinf.userdata import make_user_splits  # it imports this module
+
+        return make_user_splits(cfg)
+    return make_splits(cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate, sampling=cfg.sampling)
 
 
 def make_splits(
