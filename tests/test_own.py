@@ -249,7 +249,7 @@ def invoke(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, st
 
 def test_a_saved_adapter_is_scored_without_fine_tuning(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import torch
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file, save_file
 
     from layerinf import runner
     from layerinf.adapters import HEAD_FILE, save_adapter
@@ -279,10 +279,13 @@ def test_a_saved_adapter_is_scored_without_fine_tuning(monkeypatch: pytest.Monke
     state = pipe.finetune()[1]
     for name, value in expected.items():
         torch.testing.assert_close(state[name], value)
+    state_file = tmp_path / "state.safetensors"  # a trainable-state checkpoint works the same
+    save_file({n: v.contiguous() for n, v in expected.items()}, str(state_file))
+    from_file = runner.Pipeline(cfg.replace(adapter=str(state_file)), progress=False).finetune()[1]
+    for name, value in expected.items():
+        torch.testing.assert_close(from_file[name], value)
     head = load_file(str(tmp_path / "adapter" / HEAD_FILE))
     head = {k: v + 1.0 for k, v in head.items()}
-    from safetensors.torch import save_file
-
     save_file(head, str(tmp_path / "adapter" / HEAD_FILE))
     other = runner.Pipeline(cfg.replace(adapter=str(tmp_path / "adapter")), progress=False)
     assert other.key("gradients") != pipe.key("gradients")
@@ -292,3 +295,51 @@ def test_a_saved_adapter_is_scored_without_fine_tuning(monkeypatch: pytest.Monke
     (tmp_path / "adapter" / "adapter_config.json").write_text(json.dumps({"r": 8, "lora_alpha": 4}))
     with pytest.raises(ConfigError, match="lora_r"):
         runner.run(cfg.replace(adapter=str(tmp_path / "adapter")), baselines=(), progress=False)
+
+
+def test_agreement_and_side_by_side_on_a_hand_worked_case() -> None:
+    import pandas as pd
+
+    from layerinf.examples import agreement_table, side_by_side
+    from layerinf.scores import ModuleInfo, ModuleScores
+
+    infos = (ModuleInfo("we", None, "we", 1), ModuleInfo("layer0.query.lora_A", 0, "query_A", 1))
+    values = np.zeros((2, 4, 1))
+    values[0, :, 0] = [0.0, 1.0, 2.0, 3.0]  # WE flags examples 0 and 1
+    values[1, :, 0] = [3.0, 0.0, 1.0, 2.0]  # layer 0 flags 1 and 2
+    ms = ModuleScores(values, infos, 1, "tracin", np.array(["a", "b", "c", "d"]), np.array(["q"]))
+    table = agreement_table(ms, ["we", "layer0"], ["mean"], np.ones(1, dtype=bool), 1, 0.5)
+    row = table.iloc[0]
+    assert (row.group_a, row.group_b, row.n_flagged, row.overlap) == ("we", "layer0", 2, 1)
+    assert row.jaccard == pytest.approx(1 / 3)
+    top = pd.DataFrame(
+        [
+            {"method": "tracin", "group": g, "aggregation": "mean", "direction": "harmful", "rank": r}
+            | {"text": f"{g} text {r}", "label_name": "pos", "noisy": r == 1}
+            for g in ("we", "block2")
+            for r in (2, 1)
+        ]
+    )
+    pair = side_by_side(top, ["block2", "we"], labels={"we": "WE"})
+    assert list(pair.columns) == ["block2 text", "block2 label", "block2 noisy", "WE text", "WE label", "WE noisy"]
+    assert pair.loc[1, "WE text"] == "we text 1" and bool(pair.loc[1, "block2 noisy"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["run", "--task", "no/such/file.csv"], "task='no/such/file.csv': no such file"),
+        (["run", "--task", "rt", "--label-column", "y"], "label_column='y' needs own data"),
+        (["run", "--adapter", "no/such/adapter"], "adapter='no/such/adapter'"),
+        (["explain", "abc", "--format", "xml"], "--format"),
+        (["explain", "abc", "-k", "0"], "no run record(s) match"),
+    ],
+)
+def test_bad_own_options_exit_2_with_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str], names: str
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("LAYERINF_ARTIFACTS", str(tmp_path))
+    status, out, err = invoke(capsys, *argv)
+    assert status == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and names in err, err

@@ -134,7 +134,7 @@ class RunConfig:
     """Everything that determines the result of one pipeline run (model × task × seed)."""
 
     model: str = _help("named model (minilm, smollm2, tiny), Hugging Face id, or local directory", "minilm")
-    task: str = _help("rt, spam, bbc, or glue/<qnli|mrpc|sst2|qqp|cola|mnli|rte|stsb>", "rt")
+    task: str = _help("rt, spam, bbc, glue/<qnli|mrpc|sst2|qqp|cola|mnli|rte|stsb>, or a .csv/.jsonl file", "rt")
     seed: int = _help("seed of sampling, label noise, initialisation and data order", 0)
     n_train: int = _help("number of training examples (stratified sample)", 1000)
     n_query: int = _help("number of query examples the influence is computed against", 200)

@@ -22,6 +22,7 @@ import numpy as np
 
 from layerinf import tasks
 from layerinf.config import ConfigError, RunConfig, check_task
+from layerinf.own import is_data_path
 from layerinf.pools import Pool, Split, load_pool
 
 #: At most this many GLUE validation examples are used (then split 50/50 into query and evaluation).
@@ -254,6 +255,11 @@ def make_splits(
     a given seed. Raises `ConfigError` for bad values, missing data or too small a pool.
     """
     check_task(task)
+    if is_data_path(task):  # own data, its default columns
+        from layerinf.userdata import make_user_splits
+
+        kw = dict(n_train=n_train, n_query=n_query, n_eval=n_eval, seed=seed, noise_rate=noise_rate, sampling=sampling)
+        return make_user_splits(RunConfig(task=task, **kw))
     n_train = _check_int("n_train", n_train, 1)
     n_query = _check_int("n_query", n_query, 1)
     n_eval = _check_int("n_eval", n_eval, 1)

@@ -174,10 +174,12 @@ def run(
 ) -> None:
     """One pipeline run: fine-tune → gradients → influence → aggregation → metrics → retraining.
 
-    Prints NDR@30 per method × layer group (Mean, Rank, Vote), the retraining accuracies if any setup
-    or baseline was asked for, and the directory of the run's recorded tables (what `layerinf
-    results` reads). Fields not given keep the profile's value; `--set` reaches every RunConfig field
-    (`layerinf run --list-fields` lists them).
+    Prints NDR@30 per method × layer group (Mean, Rank, Vote; with --noise-rate 0, how far the groups
+    agree on the examples they flag), the retraining accuracies if any setup or baseline was asked
+    for, and the run's record (what `layerinf results` and `layerinf explain` read). --task also takes
+    own data (a .csv/.tsv/.jsonl file or save_to_disk directory); --adapter scores an already
+    fine-tuned model instead of fine-tuning. Fields not given keep the profile's value; `--set`
+    reaches every RunConfig field (`layerinf run --list-fields` lists them).
     """
     from layerinf import experiment
 
