@@ -216,6 +216,23 @@ glue("c2_correlation", fig, display=False)
 # ```
 
 # %% [markdown]
+# ## The examples themselves: what the middle block and the word embedding flag
+#
+# The numbers above are about sets of examples; here are the examples. For the first run of the
+# grid, the training examples that TracIn (Mean over queries) ranks as most harmful through the
+# second block of layers and through the word embedding, side by side: the text, the label the
+# model was trained on, and whether that label was flipped. `layerinf explain <run>` prints the
+# same lists for any finished run (and `layerinf.examples.explain` returns them as tables).
+
+# %% tags=["remove-input"]
+from layerinf.examples import explain, side_by_side
+
+first = grid.first
+flagged = explain(first, methods=["tracin"], groups=["block2", "we"], aggregations=["mean"], k=8)
+print(f"{first.cfg.model} on {first.cfg.task}, seed {first.cfg.seed}: the 8 most harmful training examples")
+side_by_side(flagged.top, ["block2", "we"], labels=names)
+
+# %% [markdown]
 # ## A decoder language model: detection only
 #
 # {glue:text}`c2_llm_description` ({glue:text}`c2_llm_layers` layers), on {glue:text}`c2_llm_scope`.

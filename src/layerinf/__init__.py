@@ -11,6 +11,7 @@ The public API is `__all__`::
     exp = li.define_experiment("default", ["minilm"], ["bbc"], [0, 1], setups=["tracin/block2/vote"])
     result = li.run_experiment(exp)            # ExperimentResult: .detection, .retraining, .runs, ...
     verdicts = li.decide_all(result.detection, result.retraining, result.cancellation)
+    flagged = li.explain(result.first, groups=["block2", "we"], k=5)   # the examples themselves: .top, ...
 
 Importing the package is cheap: the names are imported on first use, and the NumPy-only modules
 (config, scores, aggregation, metrics, comparison) never import torch.
@@ -38,6 +39,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "run": ("layerinf.runner", "run"),
     "ModuleScores": ("layerinf.scores", "ModuleScores"),
     "decide_all": ("layerinf.verdicts", "decide_all"),
+    "explain": ("layerinf.examples", "explain"),
 }
 __all__ = sorted(_EXPORTS)
 

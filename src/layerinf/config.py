@@ -13,12 +13,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from layerinf import tasks as _tasks
+from layerinf.hub import HUB_TIMEOUT_S, hub_offline, hub_unreachable  # noqa: F401  (re-exported)
 
 FIXED_GROUPS: tuple[str, ...] = ("we", "block1", "block2", "block3", "block4", "cl", "all")
 PROFILES: tuple[str, ...] = ("smoke", "default", "paper")
@@ -58,6 +58,7 @@ class ConfigError(ValueError):
 # are read here, after `ConfigError`, because a malformed registration raises it.
 from layerinf import aggregations as _aggregations  # noqa: E402
 from layerinf import methods as _methods  # noqa: E402
+from layerinf import own as _own  # noqa: E402
 
 #: Every registered influence method: what a config, a setup or `compute_scores` accepts.
 METHOD_CHOICES: tuple[str, ...] = _methods.names()
@@ -77,32 +78,6 @@ def _help(text: str, default: Any) -> Any:
     return field(default=default, metadata={"help": text})
 
 
-def hub_offline() -> bool:
-    """Whether Hugging Face hub access is switched off (``HF_HUB_OFFLINE``), read the way
-    huggingface_hub reads it: 1, ON, YES or TRUE, in any case, mean off; anything else means on."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-#: How long the hub may take to answer the first connection before a hub id is refused.
-HUB_TIMEOUT_S = 5.0
-
-
-def hub_unreachable() -> str | None:
-    """Why the Hugging Face hub cannot be reached (None if a TCP connection opens within
-    `HUB_TIMEOUT_S`): a fail-fast check instead of the client's minute of retries."""
-    import socket
-    from urllib.parse import urlparse
-
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    url = urlparse(endpoint)
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((host, port), timeout=HUB_TIMEOUT_S):
-            return None
-    except OSError as err:
-        return f"{endpoint} is unreachable ({type(err).__name__}: {err})"
-
-
 def describe_model(model: str) -> str:
     """One phrase saying what `model` is: the description of a named model, else its id or path."""
     return MODEL_DESCRIPTIONS.get(model, f"{model} (a Hugging Face model id or local directory)")
@@ -115,8 +90,15 @@ def allowed(name: str, value: object, choices: tuple[str, ...] | list[str]) -> N
 
 
 def check_task(task: str) -> None:
-    """Task names: those of the task registry (`layerinf.tasks`): the offline tasks and ``glue/<name>``."""
-    _tasks.get(task)  # raises ConfigError naming every registered task
+    """Task names: those of the task registry (`layerinf.tasks`), or own data: a CSV / TSV / JSONL file
+    or a ``save_to_disk`` directory (`is_data_path`; its content is checked by `layerinf.userdata`)."""
+    if _own.is_data_path(task):
+        _own.check_data_path("task", task)
+        return
+    try:
+        _tasks.get(task)
+    except ConfigError as err:
+        raise ConfigError(f"{err}, or own data: {_own.OWN_DATA}") from None
 
 
 def check_group(group: str) -> None:
@@ -154,7 +136,7 @@ class RunConfig:
     """Everything that determines the result of one pipeline run (model × task × seed)."""
 
     model: str = _help("named model (minilm, smollm2, tiny), Hugging Face id, or local directory", "minilm")
-    task: str = _help("rt, spam, bbc, or glue/<qnli|mrpc|sst2|qqp|cola|mnli|rte|stsb>", "rt")
+    task: str = _help("rt, spam, bbc, glue/<qnli|mrpc|sst2|qqp|cola|mnli|rte|stsb>, or a .csv/.jsonl file", "rt")
     seed: int = _help("seed of sampling, label noise, initialisation and data order", 0)
     n_train: int = _help("number of training examples (stratified sample)", 1000)
     n_query: int = _help("number of query examples the influence is computed against", 200)
@@ -185,6 +167,12 @@ class RunConfig:
     vote_k_frac: float = _help("Vote k as a fraction of n (k = round(frac·n))", 0.2)
     device: str = _help("auto, cpu, cuda, cuda:<i> or mps", "auto")
     dtype: str = _help("float32, float64 or bfloat16 (bfloat16 only on CUDA)", "float32")
+    text_column: str = _help("own data: the column of the (first) text", "text")
+    pair_column: str = _help("own data: the column of the second text of a sentence pair ('' = none)", "")
+    label_column: str = _help("own data: the label column (any values; label ids follow their sorted order)", "label")
+    query_file: str = _help("own data: a file of query examples ('' = sampled from the task's data)", "")
+    eval_file: str = _help("own data: a file of evaluation examples ('' = sampled from the task's data)", "")
+    adapter: str = _help("a fine-tuned peft adapter directory or trainable-state .safetensors ('' = fine-tune)", "")
 
     def __post_init__(self) -> None:
         # Normalise before validating: sequences to tuples (YAML and the CLI give lists), NumPy
@@ -248,6 +236,7 @@ class RunConfig:
         ):
             raise ConfigError(f"device={dev!r} is not allowed; choose auto, cpu, cuda, cuda:<i> or mps")
         allowed("dtype", self.dtype, ("float32", "float64", "bfloat16"))
+        _own.check_own(self)
 
     def vote_k(self, n: int) -> int:
         """Vote k for `n` training examples: round(vote_k_frac · n), at least 1.
@@ -265,13 +254,24 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field, but the own-data and own-adapter fields only when set: a run of a registered
+        task keeps the record key it had before they existed (the data's content hash and the
+        adapter's are in every cache key anyway, `runner.Pipeline.identity`)."""
         data = dataclasses.asdict(self)
         data["methods"] = list(self.methods)
+        for name in _own.OWN_FIELDS:
+            if data[name] == _own.OWN_DEFAULTS[name]:
+                del data[name]
         return data
+
+    @property
+    def own_data(self) -> bool:
+        """The task is a data file or directory of the user's (`layerinf.userdata`)."""
+        return _own.is_data_path(self.task)
 
     def subset(self, names: tuple[str, ...]) -> dict[str, Any]:
         """The values of `names` only: what a stage's cache key is made of."""
-        full = self.to_dict()
+        full = {**_own.OWN_DEFAULTS, **self.to_dict()}
         return {name: full[name] for name in names}
 
     @classmethod
@@ -284,36 +284,11 @@ class RunConfig:
 
 #: The type of every non-string field: "int" (integers, not bools), "float" (real numbers), "bool".
 #: Checked and normalised to the Python type in `RunConfig.__post_init__`.
+_INTS = "seed n_train n_query n_eval max_length lora_r epochs batch_size grad_batch_size retrain_pack"
+_FLOATS = "noise_rate lora_alpha lora_dropout lr weight_decay warmup_frac datainf_lambda removal_frac vote_k_frac"
 _FIELD_KINDS: dict[str, str] = {
-    **dict.fromkeys(
-        (
-            "seed",
-            "n_train",
-            "n_query",
-            "n_eval",
-            "max_length",
-            "lora_r",
-            "epochs",
-            "batch_size",
-            "grad_batch_size",
-            "retrain_pack",
-        ),
-        "int",
-    ),
-    **dict.fromkeys(
-        (
-            "noise_rate",
-            "lora_alpha",
-            "lora_dropout",
-            "lr",
-            "weight_decay",
-            "warmup_frac",
-            "datainf_lambda",
-            "removal_frac",
-            "vote_k_frac",
-        ),
-        "float",
-    ),
+    **dict.fromkeys(_INTS.split(), "int"),
+    **dict.fromkeys(_FLOATS.split(), "float"),
     "train_embeddings": "bool",
 }
 

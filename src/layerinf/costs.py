@@ -100,7 +100,7 @@ def _train_examples(cfg: RunConfig) -> int:
     (`tasks.TaskSpec.train_size`, known for the hub tasks)."""
     from layerinf import tasks
 
-    size = tasks.get(cfg.task).train_size
+    size = None if cfg.own_data else tasks.get(cfg.task).train_size
     return min(cfg.n_train, size) if size else cfg.n_train
 
 

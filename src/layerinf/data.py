@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from layerinf import tasks
-from layerinf.config import ConfigError, check_task
+from layerinf.config import ConfigError, RunConfig, check_task
+from layerinf.own import is_data_path
 from layerinf.pools import Pool, Split, load_pool
 
 #: At most this many GLUE validation examples are used (then split 50/50 into query and evaluation).
@@ -215,6 +216,16 @@ def _check_two_classes(task: str, pool: Pool, which: str) -> None:
         )
 
 
+def splits_of(cfg: RunConfig) -> Splits:
+    """The examples of the run `cfg`: `make_splits` for a registered task, `userdata.make_user_splits`
+    for own data (a file or a saved dataset)."""
+    if cfg.own_data:
+        from layerinf.userdata import make_user_splits  # it imports this module
+
+        return make_user_splits(cfg)
+    return make_splits(cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate, sampling=cfg.sampling)
+
+
 def make_splits(
     task: str,
     n_train: int,
@@ -244,6 +255,11 @@ def make_splits(
     a given seed. Raises `ConfigError` for bad values, missing data or too small a pool.
     """
     check_task(task)
+    if is_data_path(task):  # own data, its default columns
+        from layerinf.userdata import make_user_splits
+
+        kw = dict(n_train=n_train, n_query=n_query, n_eval=n_eval, seed=seed, noise_rate=noise_rate, sampling=sampling)
+        return make_user_splits(RunConfig(task=task, **kw))
     n_train = _check_int("n_train", n_train, 1)
     n_query = _check_int("n_query", n_query, 1)
     n_eval = _check_int("n_eval", n_eval, 1)

@@ -224,7 +224,7 @@ def parse(spec: Mapping[str, Any], name: str = "experiment", source: Path | None
         raise ConfigError(f"{where}: per_model names model(s) {stray} that are not in models: {models}")
     tasks = as_list(spec, "tasks", where)
     seeds = as_list(spec, "seeds", where, kind="int")
-    base = preset(profile, **config)
+    base = preset(profile, **config, **({"task": tasks[0]} if tasks else {}))  # own-data fields need own data
     rates = [float(r) for r in as_list(spec, "noise_rates", where, [base.noise_rate], kind="number")]
     methods = tuple(as_list(spec, "methods", where, list(base.methods)))
     setups = expand_setups(spec.get("setups"), where, methods)

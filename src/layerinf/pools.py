@@ -23,6 +23,7 @@ import numpy as np
 
 from layerinf import paths, tasks
 from layerinf.config import ConfigError, check_task, hub_offline, hub_unreachable
+from layerinf.own import is_data_path
 
 _PREPARE_HINT = "run `make data` or `python -m layerinf.tools.prepare prepare`"
 
@@ -245,8 +246,12 @@ def load_pool(task: str, data_dir: Path | str | None = None, glue_dir: Path | st
     Prepared tasks: ``{"all": pool}`` read from ``<data dir>/prepared/<task>.jsonl``.
     Hub (GLUE) tasks: ``{"train": ..., "validation": ...}`` (MNLI: validation_matched; entailment vs
     neutral only; STS-B: label = score >= 3), from `glue_dir` / ``$LAYERINF_GLUE_DIR`` or the hub.
+    Own data (a file or saved dataset, `layerinf.userdata`): ``{}`` once its path is checked; its
+    content is read with the run's columns (`userdata.make_user_splits`).
     """
     check_task(task)
+    if is_data_path(task):
+        return {}
     spec = tasks.get(task)
     if spec.hub is None:
         return {"all": _read_prepared(spec, resolve_data_dir(data_dir))}

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 #: gradients 3 / runs 5: every key carries the content hash of the run's examples and the device
 #: type; each gradient chunk records its identity (key, split, position) under its checksum; a record's
 #: manifest covers its config.json.
+#: retrain_pack 1 / runs 6: retrainings of equal size are trained in packs (`retraining`); a record
+#: also holds its examples (examples.csv), where its per-module scores are (scores.json), the
+#: self-influence of every training example and module (self_influence.csv) and, without injected
+#: noise, the agreement of the layer groups (agreement.csv): what `explain` reads.
 VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "retrain_pack": 1, "runs": 6}
 
 
@@ -65,18 +69,84 @@ def record_key(
 def record(
     store: Store, result: RunResult, setups: Sequence[Setup], baselines: Sequence[str], identity: dict[str, str]
 ) -> Path:
-    """Write the run's tidy tables under ``runs/<hash>/`` (read by `collect_results` and the CLI)."""
+    """Write the run's tidy tables under ``runs/<hash>/`` (read by `collect_results` and the CLI),
+    and what `explain` reads (`run_outputs`)."""
+    from layerinf.examples import examples_table
 
     def write(out: Path) -> None:
         for name in TABLES:
             if len(getattr(result, name)):  # an empty table (e.g. no retraining) is not written
                 getattr(result, name).to_csv(out / f"{name}.csv", index=False)
         write_json(out / "timings.json", {"wall": result.timings, "compute": result.compute})
+        examples_table(result).to_csv(out / "examples.csv", index=False)
+        result.self_influence.to_csv(out / "self_influence.csv", index=False)
+        write_json(out / "scores.json", {m: _relative(Path(p), store.root) for m, p in result.scores_paths.items()})
 
     return store.cached("runs", record_key(result.cfg, setups, baselines, identity), VERSIONS["runs"], write)
 
 
-TABLES = ("finetune", "detection", "cancellation", "retraining", "info")
+TABLES = ("finetune", "detection", "cancellation", "retraining", "info", "agreement")
+
+
+def _relative(path: Path, root: Path) -> str:
+    """`path` relative to the store `root` (so a moved store still finds its scores), else absolute."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path.resolve())
+
+
+def find_record(store: Store, run: str | Path) -> Path:
+    """The directory of run record `run`: its name (16 hex digits, or a unique prefix) or its path."""
+    from layerinf.config import ConfigError
+
+    path = Path(run).expanduser()
+    if path.is_dir() and (path / "manifest.json").is_file():
+        return path
+    root = store.root / "runs"
+    hits = sorted(p for p in root.glob(f"{path.name}*") if p.is_dir() and _RECORD_NAME.fullmatch(p.name))
+    if len(hits) != 1:
+        found = "no" if not hits else f"{len(hits)}"
+        raise ConfigError(
+            f"run={str(run)!r}: {found} run record(s) match in {root}; give the name or directory that "
+            "`layerinf run` printed (`results: ...`)"
+        )
+    return hits[0]
+
+
+def run_outputs(run: Any, store: Store | None = None) -> dict[str, Any]:
+    """What `layerinf.examples.explain` reads of a finished run (a `RunResult`, or a record's name or
+    directory): ``config`` (dict), ``examples`` (`examples.examples_table`), ``scores`` ({method:
+    path of its per-module scores}) and ``self_influence`` ([n_train × modules])."""
+    from layerinf.config import ConfigError
+    from layerinf.examples import examples_table
+
+    if hasattr(run, "splits"):
+        return {
+            "config": run.cfg.to_dict(),
+            "examples": examples_table(run),
+            "scores": dict(run.scores_paths),
+            "self_influence": run.self_influence,
+        }
+    store = store or Store()
+    entry = find_record(store, run)
+    missing = [f for f in ("examples.csv", "scores.json", "self_influence.csv") if not (entry / f).is_file()]
+    if missing or not Store.verify(entry):
+        why = f"has no {', '.join(missing)} (written by an older layerinf)" if missing else "fails its checksums"
+        raise ConfigError(f"run record {entry} {why}; run that configuration again to write it")
+    scores = {m: store.root / p for m, p in json.loads((entry / "scores.json").read_text()).items()}
+    gone = [str(p) for p in scores.values() if not p.is_file()]
+    if gone:
+        raise ConfigError(f"run record {entry}: its scores {gone[0]} are gone from the store; run it again")
+    examples = pd.read_csv(entry / "examples.csv", keep_default_na=False, dtype={"id": str, "text": str})
+    return {
+        "config": json.loads((entry / "config.json").read_text()),
+        "examples": examples,
+        "scores": scores,
+        "self_influence": pd.read_csv(entry / "self_influence.csv"),
+    }
+
+
 #: The directory name of a finished store entry: the 16 hex digits of its key hash.
 _RECORD_NAME = re.compile(r"[0-9a-f]{16}")
 

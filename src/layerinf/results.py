@@ -39,6 +39,7 @@ class RunResult:
         accuracy), acc_best (max over epochs: the paper's report), acc_last.
     info: one row: examples, classes, majority-class rate of the evaluation set, and the fine-tuned
         model's accuracies (the same columns as a retraining).
+    detection is empty when no label was flipped (``noise_rate=0``): `agreement` is filled instead.
     """
 
     cfg: RunConfig
@@ -53,6 +54,11 @@ class RunResult:
     compute: dict[str, float] = field(default_factory=dict)
     scores_paths: dict[str, Path] = field(default_factory=dict)
     record: Path | None = None  # the run's recorded tables in the store (``runs/<hash>/``)
+    #: [n_train × modules]: each training example's self-influence ‖g_i^l‖² per module (`examples.self_influence`).
+    self_influence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Without injected noise (no detection metrics): per method × aggregation × pair of groups, how
+    #: many flagged examples they share (`examples.agreement_table`); empty otherwise.
+    agreement: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def scores(self, method: str) -> ModuleScores:
         """Per-module scores of `method` (read from the artifact store)."""

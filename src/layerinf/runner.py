@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from layerinf import adapters, examples
 from layerinf.cache import Store, write_json
 from layerinf.config import (
     AGGREGATIONS,
@@ -30,18 +31,19 @@ from layerinf.config import (
     ConfigError,
     RunConfig,
 )
-from layerinf.data import make_splits
+from layerinf.data import splits_of
 from layerinf.encoding import Encoded, encode
 from layerinf.gradients import Gradients, collect
 from layerinf.influence import compute_scores
 from layerinf.models import check_model, load_model, load_tokenizer, resolve_device
 from layerinf.modules import load_trainable_state, module_map, trainable_state
+from layerinf.own import check_run
 from layerinf.records import VERSIONS, record
 from layerinf.results import RunResult
 from layerinf.retraining import Request, plan, requests_for, train_requests
 from layerinf.scores import ModuleScores, group_mask
 from layerinf.setups import BASELINES, Setup, check_choices
-from layerinf.tables import cancellation_table, detection_table
+from layerinf.tables import cancellation_table, detection_or_agreement
 from layerinf.train import TrainResult, fit
 
 
@@ -91,10 +93,8 @@ class Pipeline:
         # then the tokenizer and the weights.
         self.device = resolve_device(cfg.device)
         check_model(cfg)
-        self.splits = make_splits(
-            cfg.task, cfg.n_train, cfg.n_query, cfg.n_eval, cfg.seed, cfg.noise_rate, sampling=cfg.sampling
-        )
-        if not self.splits.noisy_mask.any():
+        self.splits = splits_of(cfg)  # a registered task, or own data (`layerinf.userdata`), checked
+        if cfg.noise_rate > 0 and not self.splits.noisy_mask.any():  # noise_rate=0: no detection metrics
             raise ConfigError(
                 f"noise_rate={cfg.noise_rate!r} flips no label of the {len(self.splits.train)} training examples "
                 "(round(noise_rate·n) = 0): the detection metrics (NDR, AUC-NDR) and the oracle need noisy "
@@ -111,6 +111,8 @@ class Pipeline:
         #: What every cache key carries besides the config fields: the examples' content hash and the
         #: device type (CPU and CUDA kernels round differently; "auto" and "cpu" on a CPU share entries).
         self.identity = {"data": self.splits.fingerprint(), "device_type": next(self.model.parameters()).device.type}
+        if cfg.adapter:  # an own fine-tuned model: its content decides every stage after the data
+            self.identity["adapter"] = adapters.fingerprint(cfg)
         self.timings["load"] = time.perf_counter() - t0
 
     def key(self, stage: str, **extra: object) -> dict:
@@ -146,7 +148,11 @@ class Pipeline:
         )
 
     def finetune(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], pd.DataFrame]:
-        """(initial trainable state, selected checkpoint, per-epoch history)."""
+        """(initial trainable state, selected checkpoint, per-epoch history).
+
+        With `RunConfig.adapter` nothing is trained: both are the adapter's (`adapters.own_state`)."""
+        if self.cfg.adapter:
+            return adapters.own_state(self)
 
         def compute(out: Path) -> None:
             init = trainable_state(self.model)
@@ -303,6 +309,7 @@ def packs(
     """The number of retraining packs of a run (its earlier stages computed or read from the cache);
     with `train`, also train that pack (a Ray pack task: `execution.run_ray`)."""
     _, _, setups, baselines = check_choices(cfg, FIXED_GROUPS, AGGREGATIONS, setups, baselines)
+    check_run(cfg, setups, baselines)
     scored = _score(cfg, (), setups, baselines, store, progress)
     if train is not None:
         train_requests(scored.pipe, scored.init, scored.requests, only=train)
@@ -326,17 +333,13 @@ def run(
     retraining). Retrainings of equal size are trained together in packs (`retraining`).
     """
     groups, aggregations, setups, baselines = check_choices(cfg, groups, aggregations, setups, baselines)
+    check_run(cfg, setups, baselines)  # own adapter: no retraining; no noise: no oracle
     scored = _score(cfg, groups, setups, baselines, store, progress)
     pipe, paths, query_correct, vote_k = scored.pipe, scored.paths, scored.query_correct, scored.vote_k
     noisy, history = pipe.splits.noisy_mask, scored.history
     t0 = time.perf_counter()
-    detection = pd.concat(
-        [
-            detection_table(ModuleScores.load(paths[m]), groups, aggregations, noisy, query_correct, vote_k)
-            for m in cfg.methods
-        ],
-        ignore_index=True,
-    )
+    loaded, frac = [ModuleScores.load(paths[m]) for m in cfg.methods], cfg.removal_frac
+    detection, agreement = detection_or_agreement(loaded, groups, aggregations, noisy, query_correct, vote_k, frac)
     cancellation = cancellation_table(scored.train, groups)
     pipe.timings["metrics"] = time.perf_counter() - t0
     accuracies = train_requests(pipe, scored.init, scored.requests)
@@ -370,6 +373,8 @@ def run(
         timings=pipe.timings,
         compute=pipe.compute,
         scores_paths=paths,
+        self_influence=examples.self_influence(scored.train),
+        agreement=agreement.assign(**ident) if len(agreement) else agreement,
     )
     result.record = record(pipe.store, result, setups, baselines, pipe.identity)
     return result

@@ -139,6 +139,45 @@ class ModuleScores:
         )
         tmp.replace(path)
 
+    def save_safetensors(self, path: Path) -> None:
+        """Write the scores for other tools: a safetensors file (no pickle, readable from any language
+        with a safetensors reader) holding one float tensor per module, named by the module
+        (``layer3.query.lora_A``, ``we``, ``cl.classifier.weight``), each [n_train, n_query]; its
+        string metadata holds ``method``, ``n_layers``, ``modules`` (JSON list of name, layer, kind,
+        n_params, in order) and ``train_ids`` / ``query_ids`` (JSON lists of the example ids)."""
+        from safetensors.numpy import save_file
+
+        meta = {
+            "format": "layerinf.ModuleScores/1",
+            "method": self.method,
+            "n_layers": str(self.n_layers),
+            "modules": json.dumps([asdict(m) for m in self.modules]),
+            "train_ids": json.dumps([str(i) for i in self.train_ids]),
+            "query_ids": json.dumps([str(i) for i in self.query_ids]),
+        }
+        tensors = {m.name: np.ascontiguousarray(self.values[i]) for i, m in enumerate(self.modules)}
+        save_file(tensors, str(path), metadata=meta)
+
+    @classmethod
+    def load_safetensors(cls, path: Path) -> ModuleScores:
+        """Read what `save_safetensors` wrote."""
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            if meta.get("format") != "layerinf.ModuleScores/1":
+                raise ConfigError(f"{path} is not a layerinf ModuleScores safetensors file")
+            modules = tuple(ModuleInfo(**m) for m in json.loads(meta["modules"]))
+            values = np.stack([fh.get_tensor(m.name) for m in modules]) if modules else np.zeros((0, 0, 0))
+        return cls(
+            values=values,
+            modules=modules,
+            n_layers=int(meta["n_layers"]),
+            method=meta["method"],
+            train_ids=np.asarray(json.loads(meta["train_ids"]), dtype=str),
+            query_ids=np.asarray(json.loads(meta["query_ids"]), dtype=str),
+        )
+
     @classmethod
     def load(cls, path: Path) -> ModuleScores:
         with np.load(Path(path), allow_pickle=False) as data:

@@ -49,6 +49,27 @@ def detection_table(
     return pd.DataFrame(rows)
 
 
+def detection_or_agreement(
+    scores: Sequence[ModuleScores],
+    groups: Sequence[str],
+    hows: Sequence[str],
+    noisy: np.ndarray,
+    query_correct: np.ndarray,
+    k: int,
+    frac: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(detection, agreement) of a run's methods: the detection metrics when some label was flipped
+    (agreement empty); without injected noise there is nothing to detect, so detection is empty and
+    agreement says which examples the layer groups flag alike (`examples.agreement_table`)."""
+    if noisy.any():
+        frames = [detection_table(s, groups, hows, noisy, query_correct, k) for s in scores]
+        return pd.concat(frames, ignore_index=True), pd.DataFrame()
+    from layerinf.examples import agreement_table
+
+    frames = [agreement_table(s, groups, hows, query_correct, k, frac) for s in scores]
+    return pd.DataFrame(), pd.concat(frames, ignore_index=True)
+
+
 def cancellation_table(train: Gradients, groups: Sequence[str]) -> pd.DataFrame:
     """Cancellation ratio of every layer group over the training examples (entry-wise L1)."""
     per_module: dict[str, tuple[np.ndarray, np.ndarray]] = {}

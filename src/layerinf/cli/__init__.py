@@ -1,4 +1,4 @@
-"""The ``layerinf`` command line: run, sweep, book, models, tasks, results.
+"""The ``layerinf`` command line: run, sweep, book, models, tasks, results, explain.
 
 Thin on purpose: every command validates its parameters with `layerinf.config` (before torch is
 imported), then calls the package (`execution.run_experiment`, `layerinf.book`). Any bad value, i.e. a
@@ -21,6 +21,7 @@ from typing import Any
 import click
 
 from layerinf.cli.common import EXIT_USAGE, _fail, _use_artifacts
+from layerinf.cli.explain import explain_cmd, no_noise_lines, own_options
 from layerinf.config import (
     GLUE_TASKS,
     METHOD_CHOICES,
@@ -32,6 +33,7 @@ from layerinf.config import (
     field_names,
     preset,
 )
+from layerinf.own import OWN_DATA
 
 SUMMARY_Q = "ndr@30"
 SUMMARY_AGGREGATIONS = ("mean", "rank", "vote")
@@ -132,7 +134,7 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--model", help="named model (tiny, minilm, smollm2), Hugging Face id, or local model directory")
-@click.option("--task", help=f"{', '.join(OFFLINE_TASKS)}, or glue/<{'|'.join(GLUE_TASKS)}>")
+@click.option("--task", help=f"{', '.join(OFFLINE_TASKS)}, glue/<{'|'.join(GLUE_TASKS)}>, or own data: {OWN_DATA}")
 @click.option("--seed", type=int, help="seed of sampling, label noise, initialisation and data order")
 @click.option("--profile", type=click.Choice(PROFILES), default="default", show_default=True, help="base settings")
 @click.option("--n-train", type=int, help="number of training examples")
@@ -146,6 +148,7 @@ def cli() -> None:
 @click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE", help="any RunConfig field (repeatable)")
 @click.option("--artifacts", type=click.Path(file_okay=False, path_type=Path), help="artifact store root")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars")
+@own_options
 @click.option(
     "--list-fields",
     is_flag=True,
@@ -167,18 +170,21 @@ def run(
     settings: tuple[str, ...],
     artifacts: Path | None,
     quiet: bool,
+    **own: str | None,
 ) -> None:
     """One pipeline run: fine-tune → gradients → influence → aggregation → metrics → retraining.
 
-    Prints NDR@30 per method × layer group (Mean, Rank, Vote), the retraining accuracies if any setup
-    or baseline was asked for, and the directory of the run's recorded tables (what `layerinf
-    results` reads). Fields not given keep the profile's value; `--set` reaches every RunConfig field
-    (`layerinf run --list-fields` lists them).
+    Prints NDR@30 per method × layer group (Mean, Rank, Vote; with --noise-rate 0, how far the groups
+    agree on the examples they flag), the retraining accuracies if any setup or baseline was asked
+    for, and the run's record (what `layerinf results` and `layerinf explain` read). --task also takes
+    own data (a .csv/.tsv/.jsonl file or save_to_disk directory); --adapter scores an already
+    fine-tuned model instead of fine-tuning. Fields not given keep the profile's value; `--set`
+    reaches every RunConfig field (`layerinf run --list-fields` lists them).
     """
     from layerinf import experiment
 
     options = {"model": model, "task": task, "seed": seed, "n_train": n_train, "noise_rate": noise_rate}
-    options["methods"] = _csv(methods)
+    options |= {"methods": _csv(methods), **own}
     cfg = build_config(profile, options, settings)
     exp = experiment.from_config(cfg, profile, _csv(setups) or (), _csv(baselines) or ())
     root = _use_artifacts(artifacts)
@@ -197,9 +203,11 @@ def run(
         f"run {cfg.model} {cfg.task} seed={cfg.seed} noise_rate={cfg.noise_rate:g} n_train={cfg.n_train} "
         f"(profile {profile}): {seconds:.1f}s"
     )
-    for line in summary_lines(result.detection, result.retraining):
+    lines = summary_lines(result.detection, result.retraining) if len(result.detection) else []
+    for line in lines or no_noise_lines(result.agreement):
         click.echo(line)
     click.echo(f"results: {entry}")
+    click.echo(f"the examples each layer group flags: layerinf explain {entry.name}")
 
 
 @cli.command()
@@ -381,7 +389,7 @@ def _one_line(err: BaseException) -> str:
 from layerinf.cli.listing import models_cmd, tasks_cmd  # noqa: E402  (commands of the group above)
 from layerinf.cli.output import _write, results  # noqa: E402
 
-for _command in (models_cmd, tasks_cmd, results):
+for _command in (models_cmd, tasks_cmd, results, explain_cmd):
     cli.add_command(_command)
 
 if __name__ == "__main__":

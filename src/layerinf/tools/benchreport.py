@@ -140,8 +140,8 @@ def retrain_summary(frame: pd.DataFrame, keys: Mapping[str, float]) -> str:
         text = (
             f"{model}: K = {int(top['K'])} retrainings at once ran {top['speedup']:.2f}× as fast as one after "
             f"another ({top['seconds_per_retraining']:.1f} s against {seq['seconds_per_retraining']:.1f} s per "
-            f"retraining), at {100 * top["flops_fraction"]:.1f} % of the dense matmul FLOP/s against "
-            f"{100 * seq["flops_fraction"]:.1f} % sequentially."
+            f"retraining), at {100 * top['flops_fraction']:.1f} % of the dense matmul FLOP/s against "
+            f"{100 * seq['flops_fraction']:.1f} % sequentially."
         )
         diff = keys.get(f"retrain_paired_acc_abs_diff_{model}")
         floor = keys.get(f"retrain_noise_floor_abs_diff_{model}")
