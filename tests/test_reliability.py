@@ -277,9 +277,12 @@ def no_model(monkeypatch: pytest.MonkeyPatch, no_training) -> None:
     monkeypatch.setattr(runner, "load_tokenizer", lambda *a, **k: pytest.fail("the tokenizer was loaded"))
 
 
-def test_no_noise_is_refused_before_the_model_is_loaded(no_model, tmp_path) -> None:
-    refused(lambda: runner.run(CFG.replace(noise_rate=0.0), store=Store(tmp_path)), "noise_rate=0.0", "no label")
-    refused(lambda: runner.run(CFG.replace(noise_rate=0.001), store=Store(tmp_path)), "noise_rate=0.001")
+def test_an_oracle_without_noise_and_a_rate_that_flips_nothing_are_refused_before_the_model_is_loaded(
+    no_model, tmp_path
+) -> None:
+    # noise_rate=0 is a mode of its own (tests/test_own.py), but there is nothing for the oracle to remove
+    refused(lambda: runner.run(CFG.replace(noise_rate=0.0), store=Store(tmp_path)), "oracle", "noise_rate=0")
+    refused(lambda: runner.run(CFG.replace(noise_rate=0.001), store=Store(tmp_path)), "noise_rate=0.001", "no label")
 
 
 def test_a_layer_the_model_lacks_is_refused_before_fine_tuning(no_training, tmp_path) -> None:
