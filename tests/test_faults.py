@@ -188,8 +188,10 @@ def assert_same_tables(root: Path, reference: Path) -> None:
     """The recorded tables are byte-identical to the reference run's."""
     got, want = record(root), record(reference)
     assert got.name == want.name
-    for name in TABLES:
-        assert (got / f"{name}.csv").read_bytes() == (want / f"{name}.csv").read_bytes(), name
+    for name in TABLES:  # an empty table is not written (a noisy run has no agreement table)
+        assert (got / f"{name}.csv").exists() == (want / f"{name}.csv").exists(), name
+        if (want / f"{name}.csv").exists():
+            assert (got / f"{name}.csv").read_bytes() == (want / f"{name}.csv").read_bytes(), name
 
 
 def assert_same_scores(root: Path, reference: Path) -> None:
@@ -537,7 +539,7 @@ def test_corrupted_run_record_is_skipped_then_rewritten(
     assert rerun(copy) == NOTHING  # every stage read from the cache, the record written again
     assert_same_tables(copy, reference)
     tables = records.collect_results(Store(copy))
-    assert set(tables) == set(TABLES) and len(tables["retraining"]) == N_RETRAIN
+    assert set(tables) == set(TABLES) - {"agreement"} and len(tables["retraining"]) == N_RETRAIN  # noisy: none
 
 
 def test_collect_results_skips_stale_and_corrupted_records(tmp_path: Path) -> None:
