@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 #: gradients 3 / runs 5: every key carries the content hash of the run's examples and the device
 #: type; each gradient chunk records its identity (key, split, position) under its checksum; a record's
 #: manifest covers its config.json.
-VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "runs": 5}
+#: gradients 4: a store keeps each module's per-example gradients in a memory-mapped
+#: ``dense/<module>.npy`` (chunk files keep the small arrays and a checksum over both), read lazily.
+VERSIONS = {"finetune": 2, "gradients": 4, "influence": 1, "retrain": 3, "runs": 5}
 
 
 def stage_versions() -> dict[str, int]:
