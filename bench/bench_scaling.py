@@ -106,15 +106,20 @@ def plot(frame, path: Path) -> None:
 
 
 def run(quick: bool, plot_path: Path | None = None) -> dict:
-    from benchlib import table
-
-    from layerinf.tools import benchreport
-
     if quick:
         sizes, overrides = [32, 64], {"model": "tiny", "n_query": 8, "n_eval": 16, "epochs": 1}
     else:
         sizes, overrides = [500, 1000, 2000, 4000], {"epochs": 1}
-    rows = [measure(n, overrides) for n in sizes]
+    return summarise([measure(n, overrides) for n in sizes], overrides, plot_path)
+
+
+def summarise(rows: list[dict], overrides: dict, plot_path: Path | None = None) -> dict:
+    """The benchmark's keys, markdown and raw rows from the measured sizes (`measure` rows)."""
+    from benchlib import table
+
+    from layerinf.tools import benchreport
+
+    sizes = [int(r["n_train"]) for r in rows]
     frame = benchreport.scaling_frame(rows)
     if plot_path is not None:
         plot(frame, plot_path)

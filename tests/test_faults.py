@@ -102,7 +102,10 @@ def cfg():
 
 
 def child_env(root: Path) -> dict[str, str]:
+    # The caller's PYTHONPATH is kept, so that a checkout run from a worktree tests its own package.
+    extra = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     return {
+        **extra,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
         "HF_HUB_OFFLINE": "1",

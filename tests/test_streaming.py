@@ -205,3 +205,14 @@ def test_damaged_memory_mapped_file_is_detected_and_recomputed(setup, tmp_path, 
     calls.clear()
     _assert_same(_collect(setup, tmp_path, monkeypatch, calls), reference)
     assert calls == [0, 3, 6]
+
+
+def test_stored_rows_read_piecewise_equal_the_array(tmp_path, monkeypatch):
+    """Column slabs of many rows are read through one mapping per `ROWS_PER_MAP` rows."""
+    monkeypatch.setattr(gradient_files, "ROWS_PER_MAP", 7)
+    a = rng.normal(size=(100, 13)).astype(np.float32)
+    np.save(tmp_path / "a.npy", a)
+    s = StoredRows(tmp_path / "a.npy")
+    for key in [(slice(None), slice(3, 9)), (slice(10, 90), slice(None)), slice(5, 60), ..., (slice(0, 100, 2), 4)]:
+        np.testing.assert_array_equal(s[key], a[key])
+    np.testing.assert_array_equal(np.asarray(s), a)

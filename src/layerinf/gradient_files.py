@@ -21,6 +21,10 @@ import numpy as np
 
 #: Bytes of one block of rows that `row_blocks` hands out (float64 work copies stay this small).
 BLOCK_BYTES = 32 * 2**20
+#: Rows read through one mapping. A column slab touches a few pages of every row, and the kernel maps
+#: a window around each faulting page (fault-around, 64 KiB by default) — for 4,000 rows of the
+#: head that is ~0.5 GB of resident pages per slab; one mapping per this many rows bounds it.
+ROWS_PER_MAP = 256
 
 
 class StoredRows:
@@ -45,6 +49,22 @@ class StoredRows:
         return self.shape[0]
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        parts = key if isinstance(key, tuple) else (key,)
+        rows = parts[0] if parts else slice(None)
+        if isinstance(rows, slice) and len(parts) > 1:
+            span = range(*rows.indices(self.shape[0]))
+            if span.step == 1 and len(span) > ROWS_PER_MAP:  # a column slab of many rows: piecewise
+                out = None
+                for lo in range(span.start, span.stop, ROWS_PER_MAP):
+                    part = self._read((slice(lo, min(span.stop, lo + ROWS_PER_MAP)), *parts[1:]))
+                    if out is None:
+                        out = np.empty((len(span), *part.shape[1:]), dtype=part.dtype)
+                    out[lo - span.start : lo - span.start + len(part)] = part
+                return out
+        return self._read(key)
+
+    def _read(self, key: Any) -> np.ndarray:
+        """A copy of ``file[key]`` through a mapping of its own, closed before returning."""
         mapped = np.load(self.path, mmap_mode="r", allow_pickle=False)
         try:
             return np.array(mapped[key])

@@ -142,18 +142,20 @@ class _Assembly:
         hidden = self.mm.embedding.weight.shape[1]
         final = self.store / "we_rows.npy"
         tmp = final.with_name(final.name + f".tmp{os.getpid()}")
-        out = None
         pos = 0
         for k in range(len(self.we_parts)):
             with safe_open(str(self.store / f"chunk_{k:05d}.safetensors"), framework="np") as fh:
                 rows = fh.get_tensor("we/rows")
-            if out is None:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=rows.dtype, shape=(total, hidden))
+            if k == 0:
+                created = np.lib.format.open_memmap(tmp, mode="w+", dtype=rows.dtype, shape=(int(total), int(hidden)))
+                del created
+            # A fresh mapping per chunk: written pages leave the resident set when it is closed.
+            out = np.load(tmp, mmap_mode="r+", allow_pickle=False)
             out[pos : pos + len(rows)] = rows
+            out.flush()
+            del out
             pos += len(rows)
-        assert out is not None and pos == total
-        out.flush()
-        del out
+        assert pos == total
         os.replace(tmp, final)
         self.we_rows = StoredRows(final)
 
