@@ -34,6 +34,8 @@ TARGETS = (
     ("aggregate_seconds", "Rank + Vote over 24 × 4,500 × 500: < 10 s", lambda v: v < 10),
     ("peak_rss_mb_default_run", "peak memory of a default run (n = 1,000): < 4,096 MiB", lambda v: v < 4096),
     ("retrain_batched_speedup_minilm", "batched retraining (K = 16) vs sequential, minilm: ≥ 2×", lambda v: v >= 2),
+    ("peak_rss_mb_n4000", "peak memory of a whole minilm run at n = 4,000: < 2.5 GB (2,384 MiB)", lambda v: v < 2384),
+    ("scaling_peak_rss_ratio", "flat memory: largest / smallest peak, n = 500 … 4,000: ≤ 1.2", lambda v: v <= 1.2),
     ("peer_speedup", "Captum TracInCP time / ours, same module (one) and snippets: > 1", lambda v: v > 1),
 )
 

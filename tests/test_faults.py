@@ -110,7 +110,10 @@ def cfg():
 
 
 def child_env(root: Path) -> dict[str, str]:
+    # The caller's PYTHONPATH is kept, so that a checkout run from a worktree tests its own package.
+    extra = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
     return {
+        **extra,
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
         "HF_HUB_OFFLINE": "1",
@@ -362,6 +365,8 @@ def test_gradient_chunk_store_replaces_atomically_and_cleans_up(
 
         def result(self, _: object) -> list:
             return list(self)
+
+        def write_we_rows(self) -> None: ...  # the fake chunks carry no word-embedding rows
 
     monkeypatch.setattr(gradients, "_Assembly", Chunks)
     monkeypatch.setattr(gradients, "CHUNK_EXAMPLES", 4)
@@ -646,13 +651,15 @@ def test_artifacts_hold_no_pickle_and_no_token(reference: Path) -> None:
 
     files = [p for p in reference.rglob("*") if p.is_file()]
     suffixes = {p.suffix for p in files}
-    assert suffixes <= {".json", ".csv", ".npz", ".safetensors", ".lock", ""}, suffixes
+    assert suffixes <= {".json", ".csv", ".npz", ".npy", ".safetensors", ".lock", ""}, suffixes
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as data:
                 for key in data.files:
                     assert data[key].dtype != object
+        elif path.suffix == ".npy":  # memory-mapped gradients: plain numeric arrays
+            assert np.load(path, mmap_mode="r", allow_pickle=False).dtype != object
         elif path.suffix == ".safetensors":
             with safe_open(str(path), framework="np") as fh:
                 assert list(fh.keys())

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from layerinf import gradient_files
+from layerinf.gradient_files import StoredRows
 from layerinf.scores import ModuleInfo
 
 
@@ -17,16 +19,39 @@ class SparseRows:
     """Per-example rows of a word-embedding gradient.
 
     Example b owns entries ``offsets[b]:offsets[b+1]`` of `tokens` (distinct token ids, ascending)
-    and `rows` ([T, hidden], dL/d(embedding row of that token), summed over its occurrences).
+    and `rows` ([T, hidden], dL/d(embedding row of that token), summed over its occurrences). `rows`
+    is an ndarray or, from a gradient store, a `StoredRows` file read block by block (`blocks`).
     """
 
     offsets: np.ndarray
     tokens: np.ndarray
-    rows: np.ndarray
+    rows: np.ndarray | StoredRows
     vocab_size: int
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    def block(self, lo: int, hi: int) -> SparseRows:
+        """Examples lo..hi-1 as an in-RAM `SparseRows` (their rows copied out of a stored file)."""
+        a, b = int(self.offsets[lo]), int(self.offsets[hi])
+        rows = self.rows[a:b]
+        return SparseRows(self.offsets[lo : hi + 1] - a, self.tokens[a:b], np.asarray(rows), self.vocab_size)
+
+    def blocks(self, block_bytes: int | None = None) -> list[tuple[int, int]]:
+        """Example ranges (lo, hi) whose float64 rows fit `block_bytes` (default
+        `gradient_files.BLOCK_BYTES`); one range if the rows are in RAM."""
+        if not isinstance(self.rows, StoredRows) or len(self) == 0:
+            return [(0, len(self))]
+        block_bytes = gradient_files.BLOCK_BYTES if block_bytes is None else block_bytes
+        per_row = 8 * max(1, self.rows.shape[1])
+        out, lo = [], 0
+        while lo < len(self):
+            limit = self.offsets[lo] + max(1, block_bytes // per_row)
+            hi = max(lo + 1, int(np.searchsorted(self.offsets, limit, side="right")) - 1)
+            hi = min(hi, len(self))
+            out.append((lo, hi))
+            lo = hi
+        return out
 
     @property
     def example_index(self) -> np.ndarray:
@@ -35,6 +60,8 @@ class SparseRows:
 
     def norms_sq(self) -> np.ndarray:
         """[k]: squared Frobenius norm of each example's (dense) embedding gradient."""
+        if isinstance(self.rows, StoredRows):
+            return np.concatenate([self.block(lo, hi).norms_sq() for lo, hi in self.blocks()])
         sq = np.einsum("td,td->t", self.rows, self.rows, dtype=np.float64)
         return np.add.reduceat(sq, self.offsets[:-1]) * (np.diff(self.offsets) > 0) if len(sq) else np.zeros(len(self))
 
@@ -50,6 +77,11 @@ class SparseRows:
 
         counts: [T] number of occurrences of each row's token in its example.
         """
+        if isinstance(self.rows, StoredRows):  # per block of examples: each example's choice is its own
+            parts = [
+                self.block(lo, hi).top_k(k, counts[self.offsets[lo] : self.offsets[hi]]) for lo, hi in self.blocks()
+            ]
+            return SparseRows.concat(parts)
         keep = np.zeros(len(self.tokens), dtype=bool)
         score = np.linalg.norm(self.rows.astype(np.float64), axis=1) / counts
         for b in range(len(self)):
@@ -82,14 +114,15 @@ class SparseRows:
 class Gradients:
     """Per-example gradients of every module for one set of examples (training or query).
 
-    dense: module name -> [k, n_params] for every LoRA and head tensor (row-major flattening).
+    dense: module name -> [k, n_params] for every LoRA and head tensor (row-major flattening): an
+        ndarray, or from a gradient store a `StoredRows` that reads its file by slices.
     we: sparse word-embedding gradients (None if not collected); `token_counts` [T] the number of
         occurrences of each row's token in its example (for TracIn-WE-top-k).
     infos: every module in canonical order (incl. ``we``); n_layers: transformer layers.
     losses: [k] per-example loss; logits: [k, classes]; labels: [k] labels the losses used.
     """
 
-    dense: dict[str, np.ndarray]
+    dense: dict[str, np.ndarray | StoredRows]
     we: SparseRows | None
     token_counts: np.ndarray | None
     infos: tuple[ModuleInfo, ...]

@@ -7,15 +7,18 @@ and the per-example weight gradient is Σ_tokens dL/dout ⊗ x. The word-embeddi
 example is kept sparse: the ids of its tokens and dL/d(embedding output) summed per token id —
 materialising it densely would cost vocabulary × hidden floats per example.
 
-Results are written chunk by chunk to an on-disk store (safetensors, atomic rename), so a killed
-run resumes from the last finished chunk. Each chunk records which examples it holds and a sha256 of
-its arrays; a chunk that does not match (truncated, flipped bytes, other chunking) is recomputed.
+Results are written chunk by chunk to an on-disk store, so a killed run resumes from the last
+finished chunk: each module's rows go into its memory-mapped ``dense/<module>.npy`` [n, p]
+(`layerinf.gradient_files`), the chunk's small arrays (losses, logits, word-embedding rows) into
+``chunk_<k>.safetensors`` (atomic rename), written last. The chunk file records which examples it
+holds and a sha256 over its identity, its own arrays and its rows of every module file; a chunk that
+does not match (truncated, flipped bytes in either file, other chunking) is recomputed. The
+`Gradients` a store hands back read the module files lazily (`StoredRows`), so no more than a block
+of examples of one module is ever in RAM.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -23,14 +26,14 @@ from typing import Any
 import numpy as np
 import torch
 from filelock import FileLock
-from safetensors import safe_open
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file  # noqa: F401  (tests read chunk files through it)
 from torch import nn
 from tqdm import tqdm
 
 from layerinf.config import ConfigError
 from layerinf.encoding import Encoded, batches, collate
-from layerinf.gradient_types import Gradients, SparseRows
+from layerinf.gradient_store import _Assembly, _read_chunk, _write_chunk, chunk_label
+from layerinf.gradient_types import Gradients, SparseRows  # noqa: F401  (re-exported)
 from layerinf.modules import ModuleMap
 
 CHUNK_EXAMPLES = 128
@@ -189,20 +192,20 @@ def collect(
     was_training = model.training
     model.eval()
     starts = list(range(0, n, CHUNK_EXAMPLES))
-    assembly = _Assembly(n, mm, with_we)
     lock, read_only = _lock(store)
+    assembly = _Assembly(n, mm, with_we, store, not read_only)
     bar = tqdm(total=n, desc=desc, disable=not progress, leave=False, unit="ex")
     try:
         with lock:
             if store is not None and not read_only:
                 store.mkdir(parents=True, exist_ok=True)
-                for stale in store.glob("chunk_*.safetensors.tmp*"):  # left by a killed process
+                for stale in store.glob("**/*.tmp*"):  # left by a killed process
                     stale.unlink(missing_ok=True)
             for k, start in enumerate(starts):
                 index = np.arange(start, min(n, start + CHUNK_EXAMPLES))
                 path = None if store is None else store / f"chunk_{k:05d}.safetensors"
                 label = chunk_label(identity, k, start, len(index))
-                arrays = _read_chunk(path, start, len(index), label, remove_bad=not read_only)
+                arrays = _read_chunk(path, start, len(index), label, remove_bad=not read_only, n=n)
                 if arrays is None and read_only:
                     raise ConfigError(
                         f"the artifact store is read-only and {path} is missing or damaged; "
@@ -211,27 +214,16 @@ def collect(
                 if arrays is None:
                     arrays = _chunk_arrays(model, mm, enc, index, pad_id, batch_size, with_we)
                     if path is not None:
-                        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-                        meta = {
-                            "examples": str(len(index)),
-                            "start": str(start),
-                            "identity": label,
-                            "sha256": _digest(arrays, label),
-                        }
-                        save_file(arrays, str(tmp), metadata=meta)
-                        os.replace(tmp, path)
+                        _write_chunk(path, arrays, n, start, label)
                 assembly.add(arrays)
-                del arrays  # copied into the result: one chunk at a time is held, never all of them
+                del arrays  # one chunk at a time is held, never all of them
                 bar.update(len(index))
+            if store is not None and with_we and not read_only:  # read-only: the rows stay in RAM
+                assembly.write_we_rows()
     finally:
         bar.close()
         model.train(was_training)
     return assembly.result(enc)
-
-
-def chunk_label(identity: str, k: int, start: int, examples: int) -> str:
-    """What a stored chunk is: its collection's identity, its index, first example and size."""
-    return f"{identity}|chunk {k}|start {start}|examples {examples}"
 
 
 def _lock(store: Path | None) -> tuple[Any, bool]:
@@ -247,83 +239,3 @@ def _lock(store: Path | None) -> tuple[Any, bool]:
             return nullcontext(), True
         lock.release()
     return lock, False
-
-
-def _digest(arrays: dict[str, np.ndarray], label: str = "") -> str:
-    """sha256 of a chunk's identity `label` and its arrays: names, dtypes, shapes and bytes, in name order."""
-    h = hashlib.sha256(label.encode())
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _read_chunk(
-    path: Path | None, start: int, expected: int, label: str = "", remove_bad: bool = True
-) -> dict[str, np.ndarray] | None:
-    """The chunk's arrays if the file holds examples start..start+expected-1, was written for the
-    chunk identity `label`, and its arrays match the sha256 recorded over both; otherwise None (and
-    the file is removed)."""
-    if path is None or not path.exists():
-        return None
-    try:
-        with safe_open(str(path), framework="np") as fh:
-            meta = fh.metadata() or {}
-        arrays = load_file(str(path))
-        ok = (
-            len(arrays.get("losses", ())) == expected
-            and meta.get("examples") == str(expected)
-            and meta.get("start") == str(start)
-            and meta.get("identity") == label
-            and meta.get("sha256") == _digest(arrays, label)
-        )
-    except Exception:  # unreadable: truncated header, garbage, ...
-        ok = False
-    if not ok:
-        if remove_bad:
-            path.unlink(missing_ok=True)
-        return None
-    return arrays
-
-
-class _Assembly:
-    """The result of `collect`, filled chunk by chunk: each chunk's dense rows are copied into
-    arrays allocated once for all examples, so peak memory is the result plus one chunk (holding
-    every chunk until a final concatenation needed twice the result)."""
-
-    def __init__(self, n: int, mm: ModuleMap, with_we: bool) -> None:
-        self.n, self.mm, self.with_we, self.pos = n, mm, with_we, 0
-        self.dense: dict[str, np.ndarray] = {}
-        self.small: dict[str, list[np.ndarray]] = {"losses": [], "logits": [], "counts": []}
-        self.we_parts: list[SparseRows] = []
-
-    def add(self, arrays: dict[str, np.ndarray]) -> None:
-        k = len(arrays["losses"])
-        for name in self.mm.linears:
-            part = arrays[f"dense/{name}"]
-            if name not in self.dense:
-                self.dense[name] = np.empty((self.n, *part.shape[1:]), dtype=part.dtype)
-            self.dense[name][self.pos : self.pos + k] = part
-        self.small["losses"].append(arrays["losses"])
-        self.small["logits"].append(arrays["logits"])
-        if self.with_we:
-            offsets = np.concatenate([[0], np.cumsum(np.bincount(arrays["we/example"], minlength=k))])
-            vocab = self.mm.embedding.weight.shape[0]
-            self.we_parts.append(SparseRows(offsets.astype(np.int64), arrays["we/tokens"], arrays["we/rows"], vocab))
-            self.small["counts"].append(arrays["we/counts"])
-        self.pos += k
-
-    def result(self, enc: Encoded) -> Gradients:
-        if self.pos != self.n:
-            raise RuntimeError(f"gradients: {self.pos} of {self.n} examples assembled")
-        return Gradients(
-            dense=self.dense,
-            we=SparseRows.concat(self.we_parts) if self.with_we else None,
-            token_counts=np.concatenate(self.small["counts"]) if self.with_we else None,
-            infos=self.mm.infos,
-            n_layers=self.mm.n_layers,
-            losses=np.concatenate(self.small["losses"]),
-            logits=np.concatenate(self.small["logits"]),
-            labels=enc.labels.copy(),
-        )

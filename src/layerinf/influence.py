@@ -21,6 +21,8 @@ from tqdm import tqdm
 
 from layerinf import methods
 from layerinf.config import ConfigError, allowed
+from layerinf.gradient_files import StoredRows, as_rows, count_non_finite
+from layerinf.gram import DenseGram, SparseGram
 from layerinf.methods import Method, Products
 from layerinf.scores import ModuleScores
 
@@ -61,14 +63,16 @@ def products(train_grads: np.ndarray, query_grads: np.ndarray, *, with_norms: bo
     return Products(dots, train_sq, query_sq, gram, int(np.shape(train_grads)[1]))
 
 
-def _refuse_non_finite(train_grads: np.ndarray, query_grads: np.ndarray) -> None:
+def _refuse_non_finite(train_grads: np.ndarray | StoredRows, query_grads: np.ndarray | StoredRows) -> None:
     for name, g in (("train_grads", train_grads), ("query_grads", query_grads)):
-        bad = g.size - int(np.count_nonzero(np.isfinite(g)))
+        bad = count_non_finite(as_rows(g))
         if bad:
             raise ConfigError(f"{name} has {bad} non-finite entries (NaN or inf)")
 
 
-def _score_dense(spec: Method, train_grads: np.ndarray, query_grads: np.ndarray, damping: float) -> np.ndarray:
+def _score_dense(
+    spec: Method, train_grads: np.ndarray | StoredRows, query_grads: np.ndarray | StoredRows, damping: float
+) -> np.ndarray:
     """[n, m] scores of one dense module; `ConfigError` if a gradient entry is NaN or inf."""
     if spec.from_gradients is not None:
         _refuse_non_finite(train_grads, query_grads)  # a preconditioner may divide by what NaN makes
@@ -85,28 +89,35 @@ def _score_dense(spec: Method, train_grads: np.ndarray, query_grads: np.ndarray,
 
 
 def _products(
-    t: np.ndarray, q: np.ndarray, *, with_norms: bool, with_gram: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    t: np.ndarray | StoredRows, q: np.ndarray | StoredRows, *, with_norms: bool, with_gram: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | DenseGram | None]:
     """Inner products in float64: ⟨g_i, v_j⟩ [n, m]; ‖g_i‖² [n] and ‖v_j‖² [m] (zeros unless
-    `with_norms`); the Gram matrix ⟨g_i, g_k⟩ [n, n] if `with_gram` (else None).
+    `with_norms`); the Gram matrix ⟨g_i, g_k⟩ [n, n] if `with_gram` (else None) — for stored
+    gradients a `DenseGram`, which forms it a block of rows at a time.
 
     Float32 gradients are converted to float64 a slab of columns (parameters) at a time, into reused
     buffers of about `CONVERT_BLOCK_BYTES`, and the slab products summed: a float64 copy of a whole
     [n, p] module would double the memory of the largest module (and, freshly allocated, can cost
     more than the product itself). Column slabs — not row blocks — keep every matrix product as large
-    as [n, m] (or [n, n]), so the multiply runs at full speed.
+    as [n, m] (or [n, n]), so the multiply runs at full speed. Stored gradients (`StoredRows`) are
+    read one slab at a time from their file: the arithmetic, and so every bit of the result, is that
+    of the in-RAM arrays, while only one slab of the module is ever resident.
     """
-    t, q = np.asarray(t), np.asarray(q)
+    t, q = as_rows(t), as_rows(q)
     n, p = t.shape
     m = q.shape[0]
     train_sq, query_sq = np.zeros(n, dtype=np.float64), np.zeros(m, dtype=np.float64)
-    if t.dtype == np.float64 and q.dtype == np.float64:
+    if t.dtype == np.float64 and q.dtype == np.float64:  # exactness checks: small, read whole
+        t, q = np.asarray(t), np.asarray(q)
         if with_norms:
             train_sq, query_sq = np.einsum("ip,ip->i", t, t), np.einsum("jp,jp->j", q, q)
         return t @ q.T, train_sq, query_sq, (t @ t.T if with_gram else None)
     width = int(min(p, max(256, CONVERT_BLOCK_BYTES // (8 * max(n, 1)))))
     dots, part = np.zeros((n, m), dtype=np.float64), np.empty((n, m), dtype=np.float64)
     gram = gram_part = None
+    lazy_gram = with_gram and isinstance(t, StoredRows)
+    if lazy_gram:  # formed a block of rows at a time when DataInf multiplies by it (`layerinf.gram`)
+        with_gram = False
     if with_gram:
         gram, gram_part = np.zeros((n, n), dtype=np.float64), np.empty((n, n), dtype=np.float64)
     t_buf, q_buf = np.empty((n, width), dtype=np.float64), np.empty((m, width), dtype=np.float64)
@@ -123,12 +134,28 @@ def _products(
         if with_norms:
             train_sq += np.einsum("ip,ip->i", tb, tb)
             query_sq += np.einsum("jp,jp->j", qb, qb)
-    return dots, train_sq, query_sq, gram
+    return dots, train_sq, query_sq, (DenseGram(t, width) if lazy_gram else gram)
 
 
 def sparse_inner(a: SparseRows, b: SparseRows) -> np.ndarray:
     """[len(a), len(b)] inner products of sparse embedding gradients: for every pair, the sum over
-    the token ids the two examples share of the dot products of their rows (exact TracIn-WE)."""
+    the token ids the two examples share of the dot products of their rows (exact TracIn-WE).
+
+    Rows stored on disk are read in blocks of examples (`SparseRows.blocks`) and each pair of blocks
+    multiplied on its own; the same token order is summed either way, but a block's row products
+    may round differently in the last bit (a smaller matrix product)."""
+    a_blocks, b_blocks = a.blocks(), b.blocks()
+    if len(a_blocks) == 1 and len(b_blocks) == 1:
+        return _sparse_inner(a, b)
+    out = np.empty((len(a), len(b)), dtype=np.float64)
+    for b_lo, b_hi in b_blocks:
+        b_part = b.block(b_lo, b_hi)
+        for a_lo, a_hi in a_blocks:
+            out[a_lo:a_hi, b_lo:b_hi] = _sparse_inner(a.block(a_lo, a_hi), b_part)
+    return out
+
+
+def _sparse_inner(a: SparseRows, b: SparseRows) -> np.ndarray:
     out = np.zeros((len(a), len(b)), dtype=np.float64)
     a_ex, b_ex = a.example_index, b.example_index
     a_order = np.argsort(a.tokens, kind="stable")
@@ -137,8 +164,8 @@ def sparse_inner(a: SparseRows, b: SparseRows) -> np.ndarray:
     shared = np.intersect1d(a_tok, b_tok, assume_unique=False)
     a_lo, a_hi = np.searchsorted(a_tok, shared, "left"), np.searchsorted(a_tok, shared, "right")
     b_lo, b_hi = np.searchsorted(b_tok, shared, "left"), np.searchsorted(b_tok, shared, "right")
-    a_rows = a.rows.astype(np.float64)
-    b_rows = b.rows.astype(np.float64)
+    a_rows = np.asarray(a.rows, dtype=np.float64)  # a stored file (one block): read whole
+    b_rows = np.asarray(b.rows, dtype=np.float64)
     for s in range(len(shared)):
         ia = a_order[a_lo[s] : a_hi[s]]
         ib = b_order[b_lo[s] : b_hi[s]]
@@ -154,8 +181,15 @@ def _score_we(spec: Method, train: Gradients, query: Gradients, n_params: int, d
     if spec.from_products is None:
         assert spec.from_sparse is not None
         return spec.from_sparse(a, b, n_params, damping)
-    gram = sparse_inner(a, a) if spec.needs_gram else None
-    train_sq = np.diag(gram).copy() if gram is not None else a.norms_sq()
+    gram: np.ndarray | SparseGram | None = None
+    if spec.needs_gram and len(a.blocks()) > 1:  # stored rows: never the whole [n, n]
+        gram = SparseGram(a)
+        train_sq = gram.diagonal()
+    elif spec.needs_gram:
+        gram = sparse_inner(a, a)
+        train_sq = np.diag(gram).copy()
+    else:
+        train_sq = a.norms_sq()
     return spec.from_products(Products(sparse_inner(a, b), train_sq, b.norms_sq(), gram, n_params), damping)
 
 

@@ -39,11 +39,13 @@ if TYPE_CHECKING:
 #: gradients 3 / runs 5: every key carries the content hash of the run's examples and the device
 #: type; each gradient chunk records its identity (key, split, position) under its checksum; a record's
 #: manifest covers its config.json.
+#: gradients 4: a store keeps each module's per-example gradients in a memory-mapped
+#: ``dense/<module>.npy`` (chunk files keep the small arrays and a checksum over both), read lazily.
 #: retrain_pack 1 / runs 6: retrainings of equal size are trained in packs (`retraining`); a record
 #: also holds its examples (examples.csv), where its per-module scores are (scores.json), the
 #: self-influence of every training example and module (self_influence.csv) and, without injected
 #: noise, the agreement of the layer groups (agreement.csv): what `explain` reads.
-VERSIONS = {"finetune": 2, "gradients": 3, "influence": 1, "retrain": 3, "retrain_pack": 1, "runs": 6}
+VERSIONS = {"finetune": 2, "gradients": 4, "influence": 1, "retrain": 3, "retrain_pack": 1, "runs": 6}
 
 
 def stage_versions() -> dict[str, int]:

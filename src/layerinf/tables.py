@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from layerinf import aggregation, metrics
+from layerinf.gradient_files import column_sums
 from layerinf.scores import ModuleScores, group_mask
 
 if TYPE_CHECKING:
@@ -78,16 +79,17 @@ def cancellation_table(train: Gradients, groups: Sequence[str]) -> pd.DataFrame:
             if train.we is None:
                 continue
             we = train.we
-            rows = we.rows.astype(np.float64)
-            sum_abs = np.zeros((we.vocab_size, rows.shape[1]))
+            sum_abs = np.zeros((we.vocab_size, we.rows.shape[1]))
             total = np.zeros_like(sum_abs)
-            np.add.at(sum_abs, we.tokens, np.abs(rows))
-            np.add.at(total, we.tokens, rows)
+            for lo, hi in we.blocks():  # np.add.at adds in row order: blocks change no bit
+                part = we.block(lo, hi)
+                rows = part.rows.astype(np.float64)
+                np.add.at(sum_abs, part.tokens, np.abs(rows))
+                np.add.at(total, part.tokens, rows)
             per_module["we"] = (sum_abs.ravel(), np.abs(total).ravel())
         else:
-            # Sums accumulated in float64 without a float64 copy of [n, p] (2.4 GB for the head at n = 1,000).
-            g = train.dense[info.name]
-            per_module[info.name] = (np.abs(g).sum(0, dtype=np.float64), np.abs(g.sum(0, dtype=np.float64)))
+            # Streamed over the examples in float64, bitwise the in-RAM reduction (`column_sums`).
+            per_module[info.name] = column_sums(train.dense[info.name])
     rows = []
     for group in groups:
         mask = group_mask(train.infos, train.n_layers, group)

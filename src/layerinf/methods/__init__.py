@@ -45,7 +45,8 @@ class Products:
     """Inner products of one module's gradients, all float64.
 
     dots: [n, m] ⟨g_i, v_j⟩. train_sq [n], query_sq [m]: ‖g_i‖², ‖v_j‖² (zeros unless the method
-    asked for norms). gram: [n, n] ⟨g_i, g_k⟩ if the method asked for it, else None.
+    asked for norms). gram: [n, n] ⟨g_i, g_k⟩ if the method asked for it, else None; for gradients
+    read from a store an object that supports only ``gram @ Y`` (`layerinf.gram`: never held whole).
     n_params: entries of the module's tensor (for the word embedding: vocabulary × hidden).
     """
 

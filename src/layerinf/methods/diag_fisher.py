@@ -60,7 +60,7 @@ def from_sparse(train: SparseRows, query: SparseRows, n_params: int, damping: fl
     out = np.zeros((len(train), len(query)), dtype=np.float64)
     if len(train) == 0:
         return out
-    rows = train.rows.astype(np.float64)
+    rows = np.asarray(train.rows, dtype=np.float64)  # the sparse rows of all examples (a stored file: read whole)
     tokens, where = np.unique(train.tokens, return_inverse=True)
     fisher = np.zeros((len(tokens), rows.shape[1]), dtype=np.float64)
     np.add.at(fisher, where, rows * rows)  # rows of one example have distinct tokens: Σ_i g_i[t]²
@@ -72,7 +72,7 @@ def from_sparse(train: SparseRows, query: SparseRows, n_params: int, damping: fl
     pos = np.minimum(np.searchsorted(tokens, query.tokens), len(tokens) - 1)
     curvature = np.where((tokens[pos] == query.tokens)[:, None], fisher[pos], 0.0)
     scaled = SparseRows(
-        query.offsets, query.tokens, query.rows.astype(np.float64) / (curvature + lam), query.vocab_size
+        query.offsets, query.tokens, np.asarray(query.rows, dtype=np.float64) / (curvature + lam), query.vocab_size
     )
     return sparse_inner(train, scaled)
 
