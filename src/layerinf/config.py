@@ -157,8 +157,8 @@ class RunConfig:
     warmup_frac: float = _help("fraction of steps used for linear warm-up", 0.1)
     grad_batch_size: int = _help("batch size of the per-sample-gradient passes", 32)
     retrain_pack: int = _help(
-        "retrainings of a run trained at once (batched adapters); 0: as many as memory allows (at most 16); "
-        "1: one after another",
+        "retrainings of a run trained at once (batched adapters); 0: on a GPU as many as memory allows "
+        "(at most 16), on a CPU 1; 1: one after another",
         0,
     )
     methods: tuple[str, ...] = _help("influence methods", METHODS)

@@ -102,10 +102,16 @@ def memory_budget(device: torch.device) -> int:
 
 
 def pack_size(cfg: RunConfig, model: torch.nn.Module, device: torch.device) -> int:
-    """K: `cfg.retrain_pack`, or (0) as many as the memory bound allows, at most `MAX_AUTO_PACK`."""
+    """K: `cfg.retrain_pack`, or (0) automatic: on a GPU as many as the memory bound allows, at most
+    `MAX_AUTO_PACK`; on a CPU 1 (sequential).
+
+    Why not on a CPU: there a sequential MiniLM retraining already runs at about two thirds of the
+    dense matrix-multiply FLOP/s of the machine, and packs of 4 to 16 measured 0.93–1.04× its speed
+    (`bench/bench_retrain.py`, 2-core AMD EPYC): batching cannot buy what is not idle. A GPU, whose
+    small per-retraining matmuls leave most of it unused, is what packs are for."""
     if cfg.retrain_pack:
         return cfg.retrain_pack
-    if cfg.train_embeddings:
+    if cfg.train_embeddings or device.type == "cpu":
         return 1  # a trainable embedding matrix is not stacked (`multitrain.Stacked`)
     c = model.config
     hidden = int(getattr(c, "hidden_size", 0) or getattr(c, "n_embd", 0) or 768)
