@@ -338,7 +338,7 @@ def run(
     pipe, paths, query_correct, vote_k = scored.pipe, scored.paths, scored.query_correct, scored.vote_k
     noisy, history = pipe.splits.noisy_mask, scored.history
     t0 = time.perf_counter()
-    loaded, frac = [ModuleScores.load(paths[m]) for m in cfg.methods], cfg.removal_frac
+    loaded, frac = (ModuleScores.load(paths[m]) for m in cfg.methods), cfg.removal_frac  # one at a time
     detection, agreement = detection_or_agreement(loaded, groups, aggregations, noisy, query_correct, vote_k, frac)
     cancellation = cancellation_table(scored.train, groups)
     pipe.timings["metrics"] = time.perf_counter() - t0

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,7 +51,7 @@ def detection_table(
 
 
 def detection_or_agreement(
-    scores: Sequence[ModuleScores],
+    scores: Iterable[ModuleScores],
     groups: Sequence[str],
     hows: Sequence[str],
     noisy: np.ndarray,
@@ -61,7 +61,9 @@ def detection_or_agreement(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(detection, agreement) of a run's methods: the detection metrics when some label was flipped
     (agreement empty); without injected noise there is nothing to detect, so detection is empty and
-    agreement says which examples the layer groups flag alike (`examples.agreement_table`)."""
+    agreement says which examples the layer groups flag alike (`examples.agreement_table`). `scores`
+    may be a generator: each method's scores are read, tabled and let go before the next (a run's
+    memory must not grow with the number of methods × n)."""
     if noisy.any():
         frames = [detection_table(s, groups, hows, noisy, query_correct, k) for s in scores]
         return pd.concat(frames, ignore_index=True), pd.DataFrame()
