@@ -117,8 +117,8 @@ sizing = (
     f"retrainings ({len(P.setups)} setups, where setups that remove the same examples share one retraining, "
     f"and the random, oracle and second-dropout-seed baselines; no removal is the fine-tuning itself) = "
     f"{int(len(retrain))} retrainings of "
-    f"{retrain.mean() if len(retrain) else float('nan'):.1f} s each (those of one size are trained together in "
-    "packs, and a pack's time is shared among its members), "
+    f"{retrain.mean() if len(retrain) else float('nan'):.1f} s each (where retrainings were trained in packs, "
+    "each member's share of its pack), "
     f"{retrain.sum() / 60:.1f} minutes, against "
     f"{finetune_s.mean() if len(finetune_s) else float('nan'):.1f} s per fine-tuning."
 )
