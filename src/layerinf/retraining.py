@@ -6,7 +6,8 @@ examples with the same dropout seed are one retraining (TracIn on WE *is* TracIn
 whose subsets have the same size (every setup and the random and oracle baselines remove
 round(frac·n)) are trained together in packs of at most K (`multitrain.fit_pack`); a retraining
 that has no partner of its size (``none_reseed`` keeps every example), or every retraining when
-``retrain_pack=1``, is trained alone by `train.fit`, the sequential reference.
+K is 1 (``retrain_pack=1``, and the automatic choice on a CPU: `pack_size`), is trained alone by
+`train.fit`, the sequential reference.
 
 Cache: a sequential retraining is one ``retrain`` entry (keyed by its removal and dropout seed); a
 pack is one ``retrain_pack`` entry keyed by the *whole* list of its members, because its dropout
