@@ -23,7 +23,6 @@ from layerinf.config import preset
 from layerinf.modules import load_trainable_state, trainable_state
 from layerinf.multitrain import fit_pack
 from layerinf.runner import Pipeline
-from layerinf.train import fit
 
 #: model → (config overrides, pack sizes K, sequential retrainings timed). minilm at the default
 #: book's sizes; smollm2 (6× minilm's parameters, 30 layers) smaller, to keep `make bench` short.
@@ -59,16 +58,7 @@ def _flops(pipe: Pipeline, init, train) -> float:
 
     counter = FlopCounterMode(display=False)
     with counter:
-        fit(
-            pipe.model,
-            train,
-            pipe.enc["query"],
-            pipe.enc["eval"],
-            pipe.cfg,
-            pipe.pad_id,
-            init_state=init,
-            progress=False,
-        )
+        pipe._fit(train, init, "flops")
     return float(counter.get_total_flops())
 
 
@@ -81,9 +71,7 @@ def bench_model(model: str, overrides: dict, ks: tuple[int, ...], n_seq: int, qu
     trains = [enc["train"].subset(s) for s in subsets]
 
     def sequential(t, seed: int):
-        return fit(
-            pipe.model, t, enc["query"], enc["eval"], cfg, pipe.pad_id, init_state=init, torch_seed=seed, progress=False
-        )
+        return pipe._fit(t, init, "retrain", torch_seed=seed)  # exactly what a run's retraining calls
 
     def pack(k: int):
         out = fit_pack(

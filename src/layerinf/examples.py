@@ -30,7 +30,7 @@ import pandas as pd
 
 from layerinf import aggregation
 from layerinf.config import AGGREGATION_CHOICES, AGGREGATIONS, FIXED_GROUPS, ConfigError, allowed, check_group
-from layerinf.gradient_files import as_rows, row_blocks
+from layerinf.gradient_files import as_rows, row_norms_sq
 from layerinf.scores import ModuleScores
 
 if TYPE_CHECKING:
@@ -44,22 +44,13 @@ FORMATS: tuple[str, ...] = ("csv", "parquet")
 EXAMPLE_COLUMNS: tuple[str, ...] = ("id", "text", "text_pair", "label_name", "clean_label_name", "noisy")
 
 
-def _row_norms_sq(rows) -> np.ndarray:
-    """‖row‖² of every row, in float64, block by block."""
-    out = np.zeros(rows.shape[0])
-    for lo, block in row_blocks(rows):
-        g = block.astype(np.float64)
-        out[lo : lo + len(g)] = np.einsum("ip,ip->i", g, g)
-    return out
-
-
 def self_influence(train: Gradients) -> pd.DataFrame:
     """[n_train × modules]: ‖g_i^l‖², the self-influence of each training example through module l
     (TracIn with the example as its own query), the word embedding's from its sparse rows."""
     columns = {}
     for info in train.infos:
         if info.name in train.dense:  # a block of rows at a time: a stored module is never read whole
-            columns[info.name] = _row_norms_sq(as_rows(train.dense[info.name]))
+            columns[info.name] = row_norms_sq(as_rows(train.dense[info.name]))
         elif info.kind == "we" and train.we is not None:
             columns[info.name] = train.we.norms_sq()
     return pd.DataFrame(columns)

@@ -99,6 +99,15 @@ def as_rows(a: Any) -> np.ndarray | StoredRows:
     return a if isinstance(a, StoredRows) else np.asarray(a)
 
 
+def row_norms_sq(rows: np.ndarray | StoredRows) -> np.ndarray:
+    """‖row‖² of every row, in float64, block by block."""
+    out = np.zeros(rows.shape[0])
+    for lo, block in row_blocks(rows):
+        g = block.astype(np.float64)
+        out[lo : lo + len(g)] = np.einsum("ip,ip->i", g, g)
+    return out
+
+
 def count_non_finite(a: np.ndarray | StoredRows) -> int:
     """Entries of `a` that are NaN or inf, counted block by block."""
     return sum(int(b.size - np.count_nonzero(np.isfinite(b))) for _, b in row_blocks(a))

@@ -20,7 +20,6 @@ reuses every finished pack, and a Ray worker can train pack i of a run on its ow
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -123,13 +122,6 @@ def pack_size(cfg: RunConfig, model: torch.nn.Module, device: torch.device) -> i
     return max(1, min(MAX_AUTO_PACK, memory_budget(device) // per))
 
 
-def _summary(path: Path) -> dict[str, float]:
-    from layerinf.runner import SUMMARY
-
-    data = json.loads(path.read_text())
-    return {k: data["summary"][k] for k in SUMMARY}
-
-
 def _units(requests: list[Request]) -> dict[tuple[str, int], Request]:
     """The distinct retrainings of `requests` (first request of each unit), in order of appearance."""
     units: dict[tuple[str, int], Request] = {}
@@ -153,7 +145,7 @@ def train_requests(
 
     only: train pack number `only` of the plan and nothing else (a Ray pack task); returns {}.
     """
-    from layerinf.runner import _history
+    from layerinf.runner import _history, read_summary
 
     units = _units(requests)
     packs = plan(pipe, requests)
@@ -191,7 +183,7 @@ def train_requests(
         entry = pipe.store.cached("retrain_pack", key, VERSIONS["retrain_pack"], compute)
         wall, cost = time.perf_counter() - t0, pipe.store.seconds(entry)
         for j, r in enumerate(members):
-            out[r.unit] = _summary(entry / f"result_{j}.json")
+            out[r.unit] = read_summary(entry / f"result_{j}.json")
             pipe.timings[f"retrain/{r.label}"] = wall / len(members)
             pipe.compute[f"retrain/{r.label}"] = cost / len(members)
     if only is not None:

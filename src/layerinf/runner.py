@@ -238,12 +238,17 @@ class Pipeline:
         # its cost is counted once.
         self.compute[f"retrain/{label}"] = 0.0 if entry in self._retrained else self.store.seconds(entry)
         self._retrained.add(entry)
-        data = json.loads((entry / "result.json").read_text())
-        return {k: data["summary"][k] for k in SUMMARY}
+        return read_summary(entry / "result.json")
 
 
 #: The accuracies a fine-tuning or retraining reports (`train.TrainResult.summary`), plus its epoch.
 SUMMARY = ("acc_selected", "bacc_selected", "acc_best", "acc_last", "best_epoch")
+
+
+def read_summary(path: Path) -> dict[str, float]:
+    """The accuracies (`SUMMARY`) of a recorded fine-tuning or retraining (`_history`'s JSON)."""
+    data = json.loads(path.read_text())
+    return {k: data["summary"][k] for k in SUMMARY}
 
 
 def _history(result: TrainResult) -> dict:
